@@ -1,0 +1,7 @@
+#pragma once
+//! \file
+//! The core of selfreplay: every layer that needs only the standard library (and Boost.Hana
+//! for `compose/`). Backend adapters are separate: `selfreplay/adapters/eigen.hpp`,
+//! `selfreplay/adapters/xtensor.hpp`.
+
+#include "selfreplay/tensor.hpp"

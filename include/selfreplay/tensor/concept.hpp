@@ -1,0 +1,105 @@
+#pragma once
+//! \file
+//! The `tensor` concept: what selfreplay needs from a backend, and `view()`, the one verb that
+//! turns any model of it into a `strided_view` aliasing the same memory.
+//!
+//! A backend type `X` models `tensor` when `tensor_traits<X>` is specialized with
+//! - `using value_type = ...;`  the element type without cv-qualifiers;
+//! - `static constexpr std::size_t rank`: the number of dimensions, or `dynamic_rank` when it
+//!   is known only at run time (xt::xarray);
+//! - `template <std::size_t R, class Self> static strided_view<E, R> view(Self& x)` where
+//!   `Self` is `X` or `const X` and `E` is `value_type`, const when the data is read-only.
+//!   For a dynamic rank it throws `invalid_argument` when `x` does not have `R` dimensions.
+//!
+//! Adapters for Eigen and xtensor live in `selfreplay/adapters/`; `strided_view` itself and raw
+//! pointers (`make_view`) are built in.
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+#include "selfreplay/tensor/strided_view.hpp"
+
+namespace selfreplay {
+
+//! Value of `tensor_traits<X>::rank` for backends whose rank is known only at run time.
+inline constexpr std::size_t dynamic_rank = static_cast<std::size_t>(-1);
+
+//! Customization point: specialize for a backend type (see the file comment for the members).
+template <class X>
+struct tensor_traits;
+
+//! Satisfied by types for which `tensor_traits` is specialized, ignoring cv-ref qualifiers.
+template <class X>
+concept tensor = requires {
+    typename tensor_traits<std::remove_cvref_t<X>>::value_type;
+    { tensor_traits<std::remove_cvref_t<X>>::rank } -> std::convertible_to<std::size_t>;
+};
+
+//! A `tensor` whose elements are `V`.
+template <class X, class V>
+concept tensor_of = tensor<X> && std::is_same_v<typename tensor_traits<std::remove_cvref_t<X>>::value_type, V>;
+
+namespace detail {
+template <class>
+inline constexpr bool always_false = false;
+} // namespace detail
+
+//! A `strided_view<E, R>` of `x`'s memory (no copy). `R` defaults to `x`'s static rank; with a
+//! dynamic-rank backend pass it explicitly (`view<2>(array)`), and a mismatch throws.
+//! A type that does not model `tensor` is rejected with a single message naming the concept.
+template <std::size_t R = 0, class X>
+constexpr auto view(X&& x) {
+    using traits = tensor_traits<std::remove_cvref_t<X>>;
+    if constexpr (!tensor<X>) {
+        static_assert(detail::always_false<X>,
+                      "selfreplay::view: the argument's type does not model selfreplay::tensor "
+                      "(include its adapter header, or specialize selfreplay::tensor_traits for it)");
+        return strided_view<float, R == 0 ? 1 : R>{}; // unreachable; keeps the diagnostic to one line
+    } else if constexpr (R == 0) {
+        static_assert(traits::rank != dynamic_rank,
+                      "selfreplay::view: this tensor's rank is dynamic; name it, as in view<2>(x)");
+        return traits::template view<traits::rank>(x);
+    } else {
+        static_assert(traits::rank == dynamic_rank || traits::rank == R,
+                      "selfreplay::view<R>: R differs from the tensor's rank");
+        return traits::template view<R>(x);
+    }
+}
+
+//! The element type of `view<R>(x)`: `value_type`, const when `x` is read-only.
+template <class X, std::size_t R = 0>
+using view_element_t = typename decltype(view<R>(std::declval<X&>()))::element_type;
+
+//! `strided_view` models `tensor`: viewing a view returns it unchanged.
+template <class T, std::size_t Rank>
+struct tensor_traits<strided_view<T, Rank>> {
+    using value_type = std::remove_cv_t<T>;
+    static constexpr std::size_t rank = Rank;
+    template <std::size_t R, class Self>
+    static constexpr strided_view<T, Rank> view(Self& x) noexcept {
+        return x;
+    }
+};
+
+//! A row-major (C-order) view of `n` elements at `data` with the given extents:
+//! `make_view(ptr, {B, T, V})`.
+template <class T, std::size_t Rank>
+constexpr strided_view<T, Rank> make_view(T* data, const index_t (&extents)[Rank]) {
+    std::array<index_t, Rank> e{};
+    for (std::size_t r = 0; r < Rank; ++r) e[r] = extents[r];
+    return {data, e};
+}
+
+//! A view of `data` with the given extents and strides (strides count elements, not bytes).
+template <class T, std::size_t Rank>
+constexpr strided_view<T, Rank> make_view(T* data, const index_t (&extents)[Rank], const index_t (&strides)[Rank]) {
+    std::array<index_t, Rank> e{}, s{};
+    for (std::size_t r = 0; r < Rank; ++r) {
+        e[r] = extents[r];
+        s[r] = strides[r];
+    }
+    return {data, e, s};
+}
+
+} // namespace selfreplay

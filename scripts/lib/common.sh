@@ -1,0 +1,29 @@
+# Shared by scripts/test and scripts/lab: install missing Debian packages, pick a build dir.
+# Sourced, not run.
+
+# The Debian 12 packages every build needs (compiler, CMake, Eigen, xtensor, Boost, Catch2, benchmark).
+SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-dev catch2 libbenchmark-dev)
+
+# ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
+# As root it installs them; otherwise it prints the exact command and exits with status 1.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "selfreplay: missing Debian packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "selfreplay: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq </dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+# Parallel build jobs: the number of cores.
+SELFREPLAY_JOBS=$(nproc 2>/dev/null || echo 2)
