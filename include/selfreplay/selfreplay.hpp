@@ -5,3 +5,4 @@
 //! `selfreplay/adapters/xtensor.hpp`.
 
 #include "selfreplay/tensor.hpp"
+#include "selfreplay/random.hpp"
