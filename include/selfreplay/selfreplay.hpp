@@ -6,3 +6,4 @@
 
 #include "selfreplay/tensor.hpp"
 #include "selfreplay/random.hpp"
+#include "selfreplay/losses.hpp"

@@ -1,0 +1,11 @@
+#pragma once
+//! \file
+//! Umbrella header of the losses: `next_token_loss` (cross-entropy), `kl_divergence` (forward /
+//! reverse KL), `generalized_jsd` (TRL GKD) and `kl_estimate` (k1 / k2 / k3), all with fused
+//! gradients with respect to the logits (or log-probs). See docs/losses.md.
+
+#include "selfreplay/losses/common.hpp"
+#include "selfreplay/losses/cross_entropy.hpp"
+#include "selfreplay/losses/jsd.hpp"
+#include "selfreplay/losses/kl.hpp"
+#include "selfreplay/losses/kl_estimators.hpp"

@@ -1,0 +1,155 @@
+#pragma once
+//! \file
+//! Internal: the driver shared by `kl_divergence` and `generalized_jsd` (student and reference
+//! logits, temperature, shift, mask, reductions, gradient with respect to the student).
+//! Not part of the public API.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "selfreplay/losses/common.hpp"
+#include "selfreplay/losses/detail/driver.hpp"
+
+namespace selfreplay::detail {
+
+enum class divergence_kind { forward_kl, reverse_kl, jsd };
+
+//! The settings shared by the divergences, copied out of the public option structs.
+struct divergence_settings {
+    divergence_kind kind = divergence_kind::forward_kl;
+    double beta = 0; // jsd only
+    double temperature = 1;
+    reduction how = reduction::mean_all;
+    const position_mask* mask = nullptr;
+    bool shift = true;
+    index_t sequence_length = 0;
+    strided_view<double, 2> per_position{};
+    double scale = 1;
+    bool accumulate = false;
+    int threads = 1;
+};
+
+//! [B, T] of rank-2 logits [N, V]: from the mask, the per-position view, or sequence_length;
+//! without any of them, N positions of length 1 when shift is off.
+inline void positions_of_rows(index_t rows, const divergence_settings& o, std::string_view where, index_t& batch,
+                              index_t& length) {
+    if (!o.mask->empty())
+        length = o.mask->extent(1);
+    else if (o.per_position.data() != nullptr)
+        length = o.per_position.extent(1);
+    else if (o.sequence_length > 0)
+        length = o.sequence_length;
+    else {
+        require(!o.shift, where, "options.sequence_length",
+                "is needed with [B*T, V] logits and shift = true (or pass a [B, T] mask, or set shift = false)");
+        length = 1;
+    }
+    require(length > 0 && rows % length == 0, where, "student_logits",
+            "has " + std::to_string(rows) + " rows, not a multiple of the sequence length " + std::to_string(length));
+    batch = rows / length;
+}
+
+template <bool Grad, class T>
+loss_result divergence_impl(const position_rows<const T>& s, const position_rows<const T>& r,
+                            const position_rows<T>& g, const divergence_settings& o, std::string_view where) {
+    check_common(where, o.scale, o.threads);
+    require(std::isfinite(o.temperature) && o.temperature > 0, where, "options.temperature",
+            "must be finite and > 0, got " + std::to_string(o.temperature));
+    require_same_rows(r, s, where, "reference_logits", "student_logits");
+    if (o.sequence_length > 0)
+        require(o.sequence_length == s.length, where, "options.sequence_length",
+                "is " + std::to_string(o.sequence_length) + " but the logits have T = " + std::to_string(s.length));
+    const index_t B = s.batch, L = s.length, V = s.vocab;
+    require(V >= 1 || B * L == 0, where, "student_logits", "must have a vocabulary of at least 1 entry, got 0");
+    check_positions(where, B, L, *o.mask, o.per_position, o.how);
+    std::vector<unsigned char> active(static_cast<std::size_t>(B * L), 0);
+    index_t counted = 0;
+    for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < L; ++t)
+            if ((!o.shift || t + 1 < L) && (*o.mask)(b, t)) {
+                active[static_cast<std::size_t>(b * L + t)] = 1;
+                ++counted;
+            }
+    const double denom = denominator(o.how, B, L, counted);
+    const T gscale = static_cast<T>(denom > 0 ? o.scale / (denom * o.temperature) : 0.0);
+    const T inv_tau = static_cast<T>(1.0 / o.temperature);
+    const T beta = static_cast<T>(o.beta);
+    auto kernel = [&]<bool G, bool Acc>(const T* sp, const T* rp, T* gp, scratch<T>& sc) -> row_value {
+        T* wa = G ? sc.get(2, V) : nullptr;
+        T* wb = G ? sc.get(3, V) : nullptr;
+        switch (o.kind) {
+        case divergence_kind::forward_kl: return kl_forward_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
+        case divergence_kind::reverse_kl: return kl_reverse_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
+        case divergence_kind::jsd: break;
+        }
+        return jsd_row<T, G, Acc>(sp, rp, V, inv_tau, beta, gp, gscale, wa, wb);
+    };
+    std::vector<double> values;
+    parallel_rows<T>(B * L, o.threads, values, [&](index_t row, scratch<T>& sc) -> double {
+        const index_t b = row / L, t = row % L;
+        const bool on = active[static_cast<std::size_t>(row)] != 0;
+        row_value rv;
+        if constexpr (Grad) {
+            gradient_row(g, b, t, on, o.accumulate, sc.get(4, V), [&](T* gp, bool acc) {
+                const T* sp = contiguous_row(s, b, t, sc.get(0, V));
+                const T* rp = contiguous_row(r, b, t, sc.get(1, V));
+                rv = acc ? kernel.template operator()<true, true>(sp, rp, gp, sc)
+                         : kernel.template operator()<true, false>(sp, rp, gp, sc);
+            });
+        } else if (on) {
+            rv = kernel.template operator()<false, false>(contiguous_row(s, b, t, sc.get(0, V)),
+                                                          contiguous_row(r, b, t, sc.get(1, V)), nullptr, sc);
+        }
+        if (rv.status != row_status::ok)
+            throw_row_status(rv.status, where, "student_logits", "reference_logits", b, t);
+        return rv.value;
+    });
+    return finish(values, B, L, counted, denom, o.scale, o.per_position);
+}
+
+//! Runs the divergence on any tensors: rank-3 [B, T, V] or rank-2 [B*T, V] logits.
+template <bool Grad, class S, class R, class G>
+loss_result divergence(const S& student, const R& reference, G* dstudent, const divergence_settings& o,
+                       std::string_view where) {
+    constexpr std::size_t Rank = logits_rank<S>;
+    static_assert(Rank == 2 || Rank == 3,
+                  "selfreplay losses: logits must be [B, T, V] (rank 3) or [B*T, V] (rank 2)");
+    static_assert(logits_rank<R> == Rank, "selfreplay losses: student and reference logits must have the same rank");
+    using T = std::remove_const_t<view_element_t<S, Rank>>;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "selfreplay losses: logits must hold float or double");
+    static_assert(std::is_same_v<std::remove_const_t<view_element_t<R, Rank>>, T>,
+                  "selfreplay losses: student and reference logits must have the same element type");
+    const strided_view<const T, Rank> sv = selfreplay::view<Rank>(student);
+    const strided_view<const T, Rank> rv = selfreplay::view<Rank>(reference);
+    index_t batch = 0, length = 0;
+    if constexpr (Rank == 2) {
+        require_same_extents(rv, sv, where, "reference_logits", "student_logits");
+        positions_of_rows(sv.extent(0), o, where, batch, length);
+    } else {
+        batch = sv.extent(0);
+        length = sv.extent(1);
+    }
+    auto rows = [&](const auto& v, std::string_view arg) {
+        if constexpr (Rank == 3)
+            return as_rows(v);
+        else
+            return as_rows(v, batch, length, where, arg);
+    };
+    const position_rows<const T> s = rows(sv, "student_logits");
+    const position_rows<const T> r = rows(rv, "reference_logits");
+    if constexpr (Grad) {
+        static_assert(logits_rank<G> == Rank && std::is_same_v<view_element_t<G, Rank>, T>,
+                      "selfreplay losses: the gradient output must be a writable tensor with the logits' shape "
+                      "rank and element type");
+        const strided_view<T, Rank> gv = selfreplay::view<Rank>(*dstudent);
+        const position_rows<T> g = rows(gv, "dstudent");
+        require_same_rows(g, s, where, "dstudent", "student_logits");
+        return divergence_impl<true, T>(s, r, g, o, where);
+    } else {
+        return divergence_impl<false, T>(s, r, position_rows<T>{}, o, where);
+    }
+}
+
+} // namespace selfreplay::detail

@@ -1,0 +1,199 @@
+#pragma once
+//! \file
+//! Internal: what the public losses share: addressing [B, T, V] or [B*T, V] logits as rows,
+//! gathering strided rows, the row-parallel driver, and the checks of the common options.
+//! Not part of the public API.
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "selfreplay/losses/common.hpp"
+#include "selfreplay/losses/detail/rows.hpp"
+#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/tensor/strided_view.hpp"
+
+namespace selfreplay::detail {
+
+//! Logits addressed by position: row (b, t) starts at data + b * sb + t * st, element v at + v * sv.
+template <class T>
+struct position_rows {
+    T* data = nullptr;
+    index_t batch = 0, length = 0, vocab = 0;
+    index_t sb = 0, st = 0, sv = 1;
+    T* row(index_t b, index_t t) const noexcept { return data + b * sb + t * st; }
+    bool contiguous() const noexcept { return sv == 1 || vocab <= 1; }
+};
+
+template <class T>
+position_rows<T> as_rows(const strided_view<T, 3>& v) {
+    return {v.data(), v.extent(0), v.extent(1), v.extent(2), v.stride(0), v.stride(1), v.stride(2)};
+}
+//! Rank-2 logits [B*T, V] seen as B sequences of `length` positions.
+template <class T>
+position_rows<T> as_rows(const strided_view<T, 2>& v, index_t batch, index_t length, std::string_view where,
+                         std::string_view argument) {
+    require(v.extent(0) == batch * length, where, argument,
+            "has " + std::to_string(v.extent(0)) + " rows but the positions are [" + std::to_string(batch) + ", " +
+                std::to_string(length) + "] (expected B*T = " + std::to_string(batch * length) + " rows)");
+    return {v.data(), batch, length, v.extent(1), length * v.stride(0), v.stride(0), v.stride(1)};
+}
+
+template <class A, class B>
+void require_same_rows(const position_rows<A>& a, const position_rows<B>& b, std::string_view where,
+                       std::string_view argument, std::string_view other) {
+    if (a.batch == b.batch && a.length == b.length && a.vocab == b.vocab) return;
+    auto show = [](const auto& x) {
+        return "[" + std::to_string(x.batch) + ", " + std::to_string(x.length) + ", " + std::to_string(x.vocab) + "]";
+    };
+    throw invalid_argument(where, argument, "has shape " + show(a) + " (as [B, T, V]) but '" + std::string(other) +
+                                                "' has shape " + show(b));
+}
+
+//! Per-thread scratch: `count` buffers of at least n elements each.
+template <class T>
+struct scratch {
+    std::vector<T> buffers[5];
+    T* get(int k, index_t n) {
+        if (static_cast<index_t>(buffers[k].size()) < n) buffers[k].resize(static_cast<std::size_t>(n));
+        return buffers[k].data();
+    }
+};
+
+//! A contiguous copy of row (b, t) (or the row itself when contiguous).
+template <class T>
+const T* contiguous_row(const position_rows<const T>& x, index_t b, index_t t, T* buffer) noexcept {
+    const T* p = x.row(b, t);
+    if (x.contiguous()) return p;
+    for (index_t v = 0; v < x.vocab; ++v) buffer[v] = p[v * x.sv];
+    return buffer;
+}
+
+//! Runs value = fn(row, scratch) for rows [0, rows) on `threads` threads (contiguous blocks of
+//! rows, the first on the calling thread) and stores the values. An exception thrown for a row
+//! is rethrown; when several blocks fail, the first block's exception wins (deterministic).
+template <class T, class Fn>
+void parallel_rows(index_t rows, int threads, std::vector<double>& values, Fn&& fn) {
+    values.assign(static_cast<std::size_t>(rows), 0.0);
+    const index_t nt = std::max<index_t>(1, std::min<index_t>(threads, rows));
+    auto block = [&](index_t k) {
+        scratch<T> s;
+        const index_t begin = rows * k / nt, end = rows * (k + 1) / nt;
+        for (index_t r = begin; r < end; ++r) values[static_cast<std::size_t>(r)] = fn(r, s);
+    };
+    if (nt == 1) {
+        block(0);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(nt));
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<std::size_t>(nt - 1));
+    for (index_t k = 1; k < nt; ++k)
+        pool.emplace_back([&, k] {
+            try {
+                block(k);
+            } catch (...) {
+                errors[static_cast<std::size_t>(k)] = std::current_exception();
+            }
+        });
+    try {
+        block(0);
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+//! The options every loss shares, after validation.
+struct reduce_plan {
+    reduction how = reduction::mean_all;
+    double denominator = 1; //!< the value is scale * sum / denominator
+};
+
+inline void check_common(std::string_view where, double scale, int threads) {
+    require(std::isfinite(scale), where, "options.scale", "must be finite, got " + std::to_string(scale));
+    require(threads >= 1, where, "options.threads", "must be at least 1, got " + std::to_string(threads));
+}
+
+inline void check_positions(std::string_view where, index_t batch, index_t length, const position_mask& mask,
+                            const strided_view<double, 2>& per_position, reduction how) {
+    if (!mask.empty())
+        require(mask.extent(0) == batch && mask.extent(1) == length, where, "options.mask",
+                "has shape [" + std::to_string(mask.extent(0)) + ", " + std::to_string(mask.extent(1)) +
+                    "] but the positions are [" + std::to_string(batch) + ", " + std::to_string(length) + "]");
+    if (per_position.data() != nullptr || per_position.size() != 0)
+        require(per_position.extent(0) == batch && per_position.extent(1) == length, where, "options.per_position",
+                "has shape [" + std::to_string(per_position.extent(0)) + ", " + std::to_string(per_position.extent(1)) +
+                    "] but the positions are [" + std::to_string(batch) + ", " + std::to_string(length) + "]");
+    require(how != reduction::none || per_position.data() != nullptr || batch * length == 0, where,
+            "options.per_position", "must be given (a [B, T] view) with reduction::none");
+}
+
+inline double denominator(reduction how, index_t batch, index_t length, index_t counted) {
+    switch (how) {
+    case reduction::mean_all: return static_cast<double>(batch * length);
+    case reduction::mean_counted: return static_cast<double>(counted);
+    default: return 1.0;
+    }
+}
+
+//! Sums per-row values in row order, writes them to `per_position` if given, returns the result.
+inline loss_result finish(const std::vector<double>& values, index_t batch, index_t length, index_t counted,
+                          double denom, double scale, const strided_view<double, 2>& per_position) {
+    double sum = 0;
+    for (double v : values) sum += v;
+    if (per_position.data() != nullptr)
+        for (index_t b = 0; b < batch; ++b)
+            for (index_t t = 0; t < length; ++t)
+                per_position(b, t) = values[static_cast<std::size_t>(b * length + t)];
+    loss_result out;
+    out.counted = counted;
+    out.value = denom > 0 ? scale * sum / denom : 0.0;
+    return out;
+}
+
+//! Writes the gradient row (b, t): zero when not counted (unless accumulating), else runs
+//! kernel(g_ptr, accumulate_flag) on a contiguous destination and scatters strided ones.
+template <class T, class Kernel>
+void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted, bool accumulate, T* buffer,
+                  Kernel&& kernel) {
+    T* p = g.row(b, t);
+    if (!counted) {
+        if (!accumulate)
+            for (index_t v = 0; v < g.vocab; ++v) p[v * g.sv] = T(0);
+        return;
+    }
+    if (g.contiguous()) {
+        kernel(p, accumulate);
+        return;
+    }
+    kernel(buffer, false);
+    for (index_t v = 0; v < g.vocab; ++v) p[v * g.sv] = (accumulate ? p[v * g.sv] : T(0)) + buffer[v];
+}
+
+//! The exception for a row kernel's complaint about row (b, t).
+[[noreturn]] inline void throw_row_status(row_status s, std::string_view where, std::string_view first,
+                                          std::string_view second, index_t b, index_t t) {
+    const std::string at = " at position (" + std::to_string(b) + ", " + std::to_string(t) + ")";
+    switch (s) {
+    case row_status::first_not_finite: throw invalid_argument(where, first, "contains NaN or +inf" + at);
+    case row_status::second_not_finite: throw invalid_argument(where, second, "contains NaN or +inf" + at);
+    case row_status::first_all_neg_inf: throw invalid_argument(where, first, "has every logit -inf" + at);
+    case row_status::second_all_neg_inf: throw invalid_argument(where, second, "has every logit -inf" + at);
+    case row_status::ok: break;
+    }
+    throw invalid_argument(where, first, "rejected" + at);
+}
+
+//! The static rank used for a logits tensor: its own, or 3 for dynamic-rank backends.
+template <class X>
+inline constexpr std::size_t logits_rank =
+    tensor_traits<std::remove_cvref_t<X>>::rank == dynamic_rank ? 3 : tensor_traits<std::remove_cvref_t<X>>::rank;
+
+} // namespace selfreplay::detail

@@ -1,0 +1,290 @@
+#pragma once
+//! \file
+//! Internal: the per-row kernels of the losses, on one contiguous row of V logits.
+//! Each kernel makes at most three passes over the row (a max scan, a pass of exponentials and
+//! sums, a gradient write), so that after the first pass the row is served from cache.
+//! Sums are taken in float/double registers lane by lane and flushed to double every
+//! `flush_every` registers, in a fixed order: results are deterministic.
+//! Gradient outputs may alias the first (student) input: every pass that writes `g` reads the
+//! inputs at the same index first.
+//! Not part of the public API.
+
+#include <cmath>
+#include <limits>
+
+#include "selfreplay/losses/detail/simd.hpp"
+
+namespace selfreplay::detail {
+
+//! What a row kernel found wrong with its inputs (the caller turns it into an exception).
+enum class row_status { ok, first_not_finite, second_not_finite, first_all_neg_inf, second_all_neg_inf };
+
+//! Value of one row and the status of its inputs.
+struct row_value {
+    double value = 0;
+    row_status status = row_status::ok;
+};
+
+inline constexpr index_t flush_every = 64; // registers summed in T before a flush to double
+
+//! Calls body(i, count) for each register of the row [0, n): count == lanes for full registers,
+//! count < lanes once for the tail; flush() after every `flush_every` registers and at the end.
+template <class T, class Body, class Flush>
+inline void sweep(index_t n, Body&& body, Flush&& flush) {
+    constexpr index_t L = simd::lanes<T>;
+    index_t i = 0, k = 0;
+    for (; i + L <= n; i += L) {
+        body(i, L);
+        if (++k == flush_every) {
+            flush();
+            k = 0;
+        }
+    }
+    if (i < n) body(i, n - i);
+    flush();
+}
+template <class T, class Body>
+inline void sweep(index_t n, Body&& body) {
+    sweep<T>(n, body, [] {});
+}
+
+template <class T>
+inline simd::vec<T> ld(const T* p, index_t i, index_t count, T fill) noexcept {
+    return count == simd::lanes<T> ? simd::load(p + i) : simd::load_partial(p + i, count, fill);
+}
+template <class T>
+inline void st(T* p, index_t i, index_t count, simd::vec<T> v) noexcept {
+    if (count == simd::lanes<T>)
+        simd::store(p + i, v);
+    else
+        simd::store_partial(p + i, v, count);
+}
+
+//! Maximum of x[0, n) and whether every element is finite or -inf (no NaN, no +inf).
+template <class T>
+inline void scan_max(const T* x, index_t n, T& max, bool& ok) noexcept {
+    using V = simd::vec<T>;
+    const T inf = std::numeric_limits<T>::infinity();
+    V m = simd::splat(-inf);
+    simd::mask<T> good = simd::mask<T>{} - 1;
+    sweep<T>(n, [&](index_t i, index_t c) {
+        const V v = ld(x, i, c, -inf);
+        m = simd::vmax<T>(v, m);
+        good &= v < inf;
+    });
+    max = simd::hmax<T>(m);
+    ok = simd::all<T>(good);
+}
+
+//! Scans one input and reports its status; on success `max` is its maximum.
+template <class T>
+inline row_status check_row(const T* x, index_t n, T& max, bool second) noexcept {
+    bool ok = true;
+    scan_max(x, n, max, ok);
+    if (!ok) return second ? row_status::second_not_finite : row_status::first_not_finite;
+    if (max == -std::numeric_limits<T>::infinity())
+        return second ? row_status::second_all_neg_inf : row_status::first_all_neg_inf;
+    return row_status::ok;
+}
+
+//! Writes g = (Acc ? g : 0) + v at register i.
+template <bool Acc, class T>
+inline void put(T* g, index_t i, index_t c, simd::vec<T> v) noexcept {
+    if constexpr (Acc) v += ld(g, i, c, T(0));
+    st(g, i, c, v);
+}
+
+//! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
+//! With Grad: g (+)= gscale * (softmax(x) - onehot(y)); `work` holds n elements when Acc.
+template <class T, bool Grad, bool Acc>
+inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work) noexcept {
+    using V = simd::vec<T>;
+    row_value out;
+    T m{};
+    if ((out.status = check_row(x, n, m, false)) != row_status::ok) return out;
+    const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
+    const V vm = simd::splat(m);
+    T* e_out = Acc ? work : g;
+    V acc{};
+    double z = 0;
+    sweep<T>(
+        n,
+        [&](index_t i, index_t c) {
+            const V e = simd::exp(ld(x, i, c, -std::numeric_limits<T>::infinity()) - vm);
+            if constexpr (Grad) st(e_out, i, c, e);
+            acc += e;
+        },
+        [&] {
+            z += simd::hsum<T>(acc);
+            acc = V{};
+        });
+    out.value = static_cast<double>(m) + std::log(z) - target_logit;
+    if constexpr (Grad) {
+        const V coef = simd::splat(static_cast<T>(static_cast<double>(gscale) / z));
+        sweep<T>(n, [&](index_t i, index_t c) { put<Acc>(g, i, c, coef * ld(e_out, i, c, T(0))); });
+        g[y] -= gscale;
+    }
+    return out;
+}
+
+//! Forward KL(p || q) for one row, p = softmax(r / tau) (reference), q = softmax(s / tau)
+//! (student): sum_v p_v (log p_v - log q_v). With Grad: g (+)= gscale * (q - p) (gscale includes
+//! 1 / tau). `wa`, `wb` hold n elements each.
+template <class T, bool Grad, bool Acc>
+inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa,
+                                T* wb) noexcept {
+    using V = simd::vec<T>;
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    row_value out;
+    T ms{}, mr{};
+    if ((out.status = check_row(s, n, ms, false)) != row_status::ok) return out;
+    if ((out.status = check_row(r, n, mr, true)) != row_status::ok) return out;
+    const V it = simd::splat(inv_tau), va = simd::splat(ms * inv_tau), vb = simd::splat(mr * inv_tau);
+    T* ea_out = Acc ? wa : g;
+    V acc_a{}, acc_b{}, acc_s{};
+    double za = 0, zb = 0, sum = 0;
+    sweep<T>(
+        n,
+        [&](index_t i, index_t c) {
+            const V a = ld(s, i, c, ninf) * it - va;
+            const V b = ld(r, i, c, ninf) * it - vb;
+            const V ea = simd::exp(a), eb = simd::exp(b);
+            acc_a += ea;
+            acc_b += eb;
+            acc_s += simd::select<T>(eb > T(0), eb * (b - a), V{});
+            if constexpr (Grad) {
+                st(ea_out, i, c, ea);
+                st(wb, i, c, eb);
+            }
+        },
+        [&] {
+            za += simd::hsum<T>(acc_a);
+            zb += simd::hsum<T>(acc_b);
+            sum += simd::hsum<T>(acc_s);
+            acc_a = acc_b = acc_s = V{};
+        });
+    out.value = sum / zb + std::log(za) - std::log(zb);
+    if constexpr (Grad) {
+        const V ca = simd::splat(static_cast<T>(static_cast<double>(gscale) / za));
+        const V cb = simd::splat(static_cast<T>(static_cast<double>(gscale) / zb));
+        sweep<T>(n, [&](index_t i, index_t c) {
+            put<Acc>(g, i, c, ca * ld(ea_out, i, c, T(0)) - cb * ld(wb, i, c, T(0)));
+        });
+    }
+    return out;
+}
+
+//! Reverse KL(q || p) for one row (q student, p reference, as above):
+//! sum_v q_v (log q_v - log p_v). With Grad: g (+)= gscale * q * (log q - log p - KL).
+template <class T, bool Grad, bool Acc>
+inline row_value kl_reverse_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa,
+                                T* wb) noexcept {
+    using V = simd::vec<T>;
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    row_value out;
+    T ms{}, mr{};
+    if ((out.status = check_row(s, n, ms, false)) != row_status::ok) return out;
+    if ((out.status = check_row(r, n, mr, true)) != row_status::ok) return out;
+    const V it = simd::splat(inv_tau), va = simd::splat(ms * inv_tau), vb = simd::splat(mr * inv_tau);
+    V acc_a{}, acc_b{}, acc_s{};
+    double za = 0, zb = 0, sum = 0;
+    sweep<T>(
+        n,
+        [&](index_t i, index_t c) {
+            const V a = ld(s, i, c, ninf) * it - va;
+            const V b = ld(r, i, c, ninf) * it - vb;
+            const V ea = simd::exp(a), eb = simd::exp(b);
+            const V d = a - b;
+            acc_a += ea;
+            acc_b += eb;
+            acc_s += simd::select<T>(ea > T(0), ea * d, V{});
+            if constexpr (Grad) {
+                st(wa, i, c, ea);
+                st(wb, i, c, d);
+            }
+        },
+        [&] {
+            za += simd::hsum<T>(acc_a);
+            zb += simd::hsum<T>(acc_b);
+            sum += simd::hsum<T>(acc_s);
+            acc_a = acc_b = acc_s = V{};
+        });
+    const double log_ratio = std::log(zb) - std::log(za); // log q - log p = d + log_ratio
+    out.value = sum / za + log_ratio;
+    if constexpr (Grad) {
+        const V ca = simd::splat(static_cast<T>(static_cast<double>(gscale) / za));
+        const V shift = simd::splat(static_cast<T>(log_ratio - out.value));
+        sweep<T>(n, [&](index_t i, index_t c) {
+            const V ea = ld(wa, i, c, T(0));
+            const V t = ca * ea * (ld(wb, i, c, T(0)) + shift);
+            put<Acc>(g, i, c, simd::select<T>(ea > T(0), t, V{}));
+        });
+    }
+    return out;
+}
+
+//! Generalized Jensen-Shannon divergence for one row, 0 < beta < 1 (TRL GKD convention):
+//! beta * KL(p || m) + (1 - beta) * KL(q || m), m = beta * p + (1 - beta) * q.
+//! With Grad: g (+)= gscale * (1 - beta) * q * (log(q / m) - KL(q || m)).
+template <class T, bool Grad, bool Acc>
+inline row_value jsd_row(const T* s, const T* r, index_t n, T inv_tau, T beta, T* g, T gscale, T* wa,
+                         T* wb) noexcept {
+    using V = simd::vec<T>;
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    row_value out;
+    T ms{}, mr{};
+    if ((out.status = check_row(s, n, ms, false)) != row_status::ok) return out;
+    if ((out.status = check_row(r, n, mr, true)) != row_status::ok) return out;
+    const V it = simd::splat(inv_tau), va = simd::splat(ms * inv_tau), vb = simd::splat(mr * inv_tau);
+    V acc_a{}, acc_b{};
+    double za = 0, zb = 0;
+    sweep<T>(
+        n,
+        [&](index_t i, index_t c) {
+            acc_a += simd::exp(ld(s, i, c, ninf) * it - va);
+            acc_b += simd::exp(ld(r, i, c, ninf) * it - vb);
+        },
+        [&] {
+            za += simd::hsum<T>(acc_a);
+            zb += simd::hsum<T>(acc_b);
+            acc_a = acc_b = V{};
+        });
+    // log-normalisers: log q = s / tau - la, log p = r / tau - lb
+    const V la = simd::splat(static_cast<T>(static_cast<double>(ms * inv_tau) + std::log(za)));
+    const V lb = simd::splat(static_cast<T>(static_cast<double>(mr * inv_tau) + std::log(zb)));
+    const V vbeta = simd::splat(beta), vgamma = simd::splat(T(1) - beta);
+    V acc_j{}, acc_k{};
+    double jsd = 0, kl_qm = 0;
+    sweep<T>(
+        n,
+        [&](index_t i, index_t c) {
+            const V lq = ld(s, i, c, ninf) * it - la;
+            const V lp = ld(r, i, c, ninf) * it - lb;
+            const V q = simd::exp(lq), p = simd::exp(lp);
+            const V lm = simd::log<T>(vbeta * p + vgamma * q);
+            const V tp = simd::select<T>(p > T(0), p * (lp - lm), V{});
+            const V tq = simd::select<T>(q > T(0), q * (lq - lm), V{});
+            acc_j += vbeta * tp + vgamma * tq;
+            acc_k += tq;
+            if constexpr (Grad) {
+                st(wa, i, c, tq);
+                st(wb, i, c, q);
+            }
+        },
+        [&] {
+            jsd += simd::hsum<T>(acc_j);
+            kl_qm += simd::hsum<T>(acc_k);
+            acc_j = acc_k = V{};
+        });
+    out.value = jsd;
+    if constexpr (Grad) {
+        const V coef = simd::splat(static_cast<T>(static_cast<double>(gscale) * (1.0 - static_cast<double>(beta))));
+        const V k = simd::splat(static_cast<T>(kl_qm));
+        sweep<T>(n, [&](index_t i, index_t c) {
+            put<Acc>(g, i, c, coef * (ld(wa, i, c, T(0)) - ld(wb, i, c, T(0)) * k));
+        });
+    }
+    return out;
+}
+
+} // namespace selfreplay::detail

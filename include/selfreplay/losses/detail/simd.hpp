@@ -1,0 +1,135 @@
+#pragma once
+//! \file
+//! Internal: the small portable SIMD layer the loss kernels are written against, built on the
+//! GCC/Clang vector extensions so that vectorisation does not depend on -ffast-math or on the
+//! auto-vectoriser. Registers are 32 bytes when the translation unit is compiled with AVX
+//! (-march=native on a modern x86), 16 bytes otherwise (SSE2, NEON).
+//! Not part of the public API.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "selfreplay/tensor/strided_view.hpp"
+
+namespace selfreplay::detail::simd {
+
+#if defined(__AVX__)
+inline constexpr std::size_t register_bytes = 32;
+#else
+inline constexpr std::size_t register_bytes = 16;
+#endif
+
+template <class T>
+struct register_of;
+template <>
+struct register_of<float> {
+    typedef float vec __attribute__((vector_size(register_bytes)));
+    typedef std::int32_t mask __attribute__((vector_size(register_bytes)));
+};
+template <>
+struct register_of<double> {
+    typedef double vec __attribute__((vector_size(register_bytes)));
+    typedef std::int64_t mask __attribute__((vector_size(register_bytes)));
+};
+
+//! A register of `T` lanes, and the matching comparison mask (all bits set = true).
+template <class T>
+using vec = typename register_of<T>::vec;
+template <class T>
+using mask = typename register_of<T>::mask;
+//! Number of `T` lanes in a register.
+template <class T>
+inline constexpr index_t lanes = static_cast<index_t>(register_bytes / sizeof(T));
+
+template <class T>
+inline vec<T> splat(T x) noexcept {
+    return vec<T>{} + x;
+}
+template <class T>
+inline vec<T> load(const T* p) noexcept {
+    vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+//! Loads the first `n` (< lanes) elements at `p`; the other lanes hold `fill`.
+template <class T>
+inline vec<T> load_partial(const T* p, index_t n, T fill) noexcept {
+    vec<T> v = splat(fill);
+    for (index_t i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+}
+template <class T>
+inline void store(T* p, vec<T> v) noexcept {
+    std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+inline void store_partial(T* p, vec<T> v, index_t n) noexcept {
+    for (index_t i = 0; i < n; ++i) p[i] = v[i];
+}
+template <class T>
+inline vec<T> select(mask<T> m, vec<T> a, vec<T> b) noexcept {
+    return m ? a : b;
+}
+template <class T>
+inline vec<T> vmax(vec<T> a, vec<T> b) noexcept {
+    return a > b ? a : b;
+}
+//! Sum of the lanes in double, in lane order (deterministic).
+template <class T>
+inline double hsum(vec<T> v) noexcept {
+    double s = 0;
+    for (index_t i = 0; i < lanes<T>; ++i) s += static_cast<double>(v[i]);
+    return s;
+}
+template <class T>
+inline T hmax(vec<T> v) noexcept {
+    T m = v[0];
+    for (index_t i = 1; i < lanes<T>; ++i) m = v[i] > m ? v[i] : m;
+    return m;
+}
+//! True when every lane of `m` is true.
+template <class T>
+inline bool all(mask<T> m) noexcept {
+    for (index_t i = 0; i < lanes<T>; ++i)
+        if (m[i] == 0) return false;
+    return true;
+}
+
+//! exp(x) lane-wise for float, x <= 88: Cephes' expf (range reduction by ln 2 in two parts,
+//! degree-6 polynomial, 2^n by exponent bits); about 1 ulp. Inputs below -87.33 (including
+//! -inf) give exactly 0 (results there would be denormal or zero anyway).
+inline vec<float> exp(vec<float> x) noexcept {
+    const vec<float> lo = splat(-87.3365447504f);
+    const vec<float> xc = x < lo ? lo : x;
+    const vec<float> t = xc * 1.44269504088896341f;
+    const vec<float> n = (t + 12582912.0f) - 12582912.0f; // round to nearest (|t| < 2^22)
+    vec<float> r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    vec<float> p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const mask<float> e = (__builtin_convertvector(n, mask<float>) + 127) << 23;
+    vec<float> scale;
+    std::memcpy(&scale, &e, sizeof scale);
+    return select<float>(x < lo, vec<float>{}, p * scale);
+}
+//! exp(x) lane-wise for double: std::exp per lane (double is the accuracy path, not the fast one).
+inline vec<double> exp(vec<double> x) noexcept {
+    for (index_t i = 0; i < lanes<double>; ++i) x[i] = std::exp(x[i]);
+    return x;
+}
+//! log(x) lane-wise (std::log per lane; used only off the benchmarked paths).
+template <class T>
+inline vec<T> log(vec<T> x) noexcept {
+    for (index_t i = 0; i < lanes<T>; ++i) x[i] = std::log(x[i]);
+    return x;
+}
+
+} // namespace selfreplay::detail::simd
