@@ -1,0 +1,160 @@
+//! selfreplay-lab: reproduces the paper's toy continual-learning result on a CPU (docs/lab.md).
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "experiment.hpp"
+#include "report.hpp"
+
+namespace {
+
+const char* usage = R"(usage: selfreplay-lab [toy] [flags]
+
+Runs the toy continual-learning experiment: a tiny transformer learns add -> reversal -> sort ->
+modadd, once per replay strategy; prints each strategy's accuracy matrix and a summary table and
+writes <out>/toy.json, <out>/toy_curves.csv and <out>/toy.svg. See docs/lab.md.
+
+flags (defaults in brackets):
+  --seed N            random seed for initialisation, data and sampling [1]
+  --steps N           training steps per task [600]
+  --first-steps N     steps for the first task, 0 = same as --steps [0]
+  --batch N           training batch, sequences [128]
+  --replay-batch N    replay batch, sequences, split equally over the previous tasks [128]
+  --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
+  --lr X              peak AdamW learning rate [0.002]
+  --warmup N          linear warm-up steps at the start of each task [50]
+  --weight-decay X    AdamW decoupled weight decay [0.02]
+  --c X               replay coefficient c of the self-generated strategies [10]
+  --c-stored X        replay coefficient of the stored-exemplar strategy [1]
+  --memory N          stored-exemplar reservoir capacity, sequences [256]
+  --eval-every N      evaluate every N steps (curves and progress) [100]
+  --eval-size N       held-out examples per task [256]
+  --tasks N           number of tasks, 1..4, in the order add reversal sort modadd [4]
+  --strategies LIST   comma-separated subset of none,self-ntp,self-kl,stored [all four]
+  --threads N         strategies trained at once (each single-threaded) [2]
+  --width N           transformer width [64]
+  --layers N          transformer blocks [2]
+  --heads N           attention heads [4]
+  --ff N              MLP hidden width [256]
+  --out DIR           output directory [results]
+  --quiet             no progress lines
+  -h, --help          this text
+)";
+
+[[noreturn]] void fail(const std::string& msg) {
+    std::cerr << "selfreplay-lab: " << msg << "\n(try --help)\n";
+    std::exit(2);
+}
+
+long parse_int(const std::string& flag, const std::string& v, long lo, long hi) {
+    char* end = nullptr;
+    errno = 0;
+    const long x = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0) fail(flag + " expects an integer, got '" + v + "'");
+    if (x < lo || x > hi) fail(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v);
+    return x;
+}
+
+double parse_real(const std::string& flag, const std::string& v, double lo, double hi) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(x >= lo && x <= hi))
+        fail(flag + " expects a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+    return x;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    lab::toy_options o;
+    std::string out = "results";
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::size_t i = 0;
+    if (i < args.size() && !args[i].empty() && args[i][0] != '-') {
+        if (args[i] != "toy") fail("unknown mode '" + args[i] + "' (available: toy)");
+        ++i;
+    }
+    for (; i < args.size(); ++i) {
+        const std::string& f = args[i];
+        if (f == "-h" || f == "--help") {
+            std::cout << usage;
+            return 0;
+        }
+        if (f == "--quiet") {
+            o.quiet = true;
+            continue;
+        }
+        if (f.rfind("--", 0) != 0) fail("unexpected argument '" + f + "'");
+        if (i + 1 >= args.size()) fail(f + " needs a value");
+        const std::string v = args[++i];
+        if (f == "--seed") o.seed = std::uint64_t(parse_int(f, v, 0, 1L << 62));
+        else if (f == "--steps") o.steps = int(parse_int(f, v, 1, 1000000));
+        else if (f == "--first-steps") o.first_steps = int(parse_int(f, v, 0, 1000000));
+        else if (f == "--batch") o.batch = int(parse_int(f, v, 1, 65536));
+        else if (f == "--replay-batch") o.replay_batch = int(parse_int(f, v, 1, 65536));
+        else if (f == "--buffer-batches") o.buffer_batches = int(parse_int(f, v, 1, 1024));
+        else if (f == "--lr") o.lr = float(parse_real(f, v, 0, 10));
+        else if (f == "--warmup") o.warmup = int(parse_int(f, v, 0, 1000000));
+        else if (f == "--weight-decay") o.weight_decay = float(parse_real(f, v, 0, 10));
+        else if (f == "--c") o.c = float(parse_real(f, v, 0, 1e6));
+        else if (f == "--c-stored") o.c_stored = float(parse_real(f, v, 0, 1e6));
+        else if (f == "--memory") o.memory = int(parse_int(f, v, 1, 10000000));
+        else if (f == "--eval-every") o.eval_every = int(parse_int(f, v, 1, 1000000));
+        else if (f == "--eval-size") o.eval_size = int(parse_int(f, v, 1, 1000000));
+        else if (f == "--tasks") o.tasks = int(parse_int(f, v, 1, lab::toy::num_tasks));
+        else if (f == "--threads") o.threads = int(parse_int(f, v, 1, 256));
+        else if (f == "--width") o.model.width = int(parse_int(f, v, 1, 4096));
+        else if (f == "--layers") o.model.layers = int(parse_int(f, v, 1, 64));
+        else if (f == "--heads") o.model.heads = int(parse_int(f, v, 1, 256));
+        else if (f == "--ff") o.model.ff = int(parse_int(f, v, 1, 65536));
+        else if (f == "--out") out = v;
+        else if (f == "--strategies") {
+            o.strategies.clear();
+            std::stringstream ss(v);
+            for (std::string s; std::getline(ss, s, ',');) {
+                try {
+                    (void)lab::make_strategy(s, o);
+                } catch (const std::exception& e) {
+                    fail(std::string("--strategies: ") + e.what());
+                }
+                o.strategies.push_back(s);
+            }
+            if (o.strategies.empty()) fail("--strategies needs at least one strategy");
+        } else
+            fail("unknown flag '" + f + "'");
+    }
+    if (o.model.width % o.model.heads != 0)
+        fail("--width " + std::to_string(o.model.width) + " is not divisible by --heads " + std::to_string(o.model.heads));
+
+    std::error_code ec;
+    std::filesystem::create_directories(out, ec);
+    if (ec) fail("cannot create output directory '" + out + "': " + ec.message());
+
+    std::mutex io;
+    const auto t0 = std::chrono::steady_clock::now();
+    lab::toy_experiment exp(o, [&](const std::string& line) {
+        std::lock_guard lock(io);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("%7.1fs %s\n", s, line.c_str());
+        std::fflush(stdout);
+    });
+    std::printf("selfreplay-lab toy: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks x %d steps, batch %d\n",
+                o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks, o.steps,
+                o.batch);
+    const auto results = exp.run();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    try {
+        lab::report_toy(results, o, seconds, out, std::cout);
+    } catch (const std::exception& e) {
+        std::cerr << "selfreplay-lab: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,150 @@
+#pragma once
+//! \file
+//! Reports of the toy experiment: terminal tables, results/toy.json, the CSV of accuracy over
+//! steps and a hand-written SVG plot (one panel per strategy, one line per task).
+
+#include <cstdio>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "experiment.hpp"
+
+namespace lab {
+
+struct summary {
+    double avg_accuracy, avg_forgetting, bwt;
+};
+
+inline summary summarize(const std::vector<std::vector<double>>& R) {
+    const std::size_t T = R.size();
+    summary s{0, 0, 0};
+    for (double a : R.back()) s.avg_accuracy += a;
+    s.avg_accuracy /= double(R.back().size());
+    if (T < 2) return s;
+    for (std::size_t j = 0; j + 1 < T; ++j) {
+        double best = R[0][j];
+        for (std::size_t i = 0; i + 1 < T; ++i) best = std::max(best, R[i][j]);
+        s.avg_forgetting += best - R[T - 1][j];
+        s.bwt += R[T - 1][j] - R[j][j];
+    }
+    s.avg_forgetting /= double(T - 1);
+    s.bwt /= double(T - 1);
+    return s;
+}
+
+inline std::string num(double v, int prec = 4) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+    return buf;
+}
+
+inline void write_svg(const std::vector<strategy_result>& results, const toy_options& o, const std::string& path) {
+    const int pw = 420, ph = 240, ml = 50, mr = 20, mt = 40, mb = 45;
+    const int cols = int(std::min<std::size_t>(2, results.size()));
+    const int rows = int((results.size() + 1) / 2);
+    const int W = cols * (pw + ml + mr), H = rows * (ph + mt + mb) + 30;
+    const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+    std::ostringstream s;
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+    for (std::size_t k = 0; k < results.size(); ++k) {
+        const auto& r = results[k];
+        const int x0 = int(k % 2) * (pw + ml + mr) + ml, y0 = int(k / 2) * (ph + mt + mb) + mt;
+        const double max_step = double(r.curve.empty() ? 1 : r.curve.back().step);
+        auto X = [&](double step) { return x0 + step / max_step * pw; };
+        auto Y = [&](double acc) { return y0 + (1 - acc) * ph; };
+        const auto sm = summarize(r.matrix);
+        s << "<text x=\"" << x0 << "\" y=\"" << y0 - 10 << "\" font-weight=\"bold\">" << r.spec.name << " (replay "
+          << replay_name(r.spec.replay) << ", mixer " << mixer_name(r.spec.mixer) << "): avg acc " << num(sm.avg_accuracy, 3)
+          << ", forgetting " << num(sm.avg_forgetting, 3) << "</text>\n";
+        s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
+          << "\" fill=\"none\" stroke=\"#444\"/>\n";
+        for (double a : {0.0, 0.25, 0.5, 0.75, 1.0})
+            s << "<line x1=\"" << x0 << "\" x2=\"" << x0 + pw << "\" y1=\"" << Y(a) << "\" y2=\"" << Y(a)
+              << "\" stroke=\"#ddd\"/><text x=\"" << x0 - 6 << "\" y=\"" << Y(a) + 4 << "\" text-anchor=\"end\">" << num(a, 2)
+              << "</text>\n";
+        for (std::size_t i = 0; i + 1 < r.curve.size(); ++i)
+            if (r.curve[i].task_trained != r.curve[i + 1].task_trained)
+                s << "<line x1=\"" << X(double(r.curve[i].step)) << "\" x2=\"" << X(double(r.curve[i].step)) << "\" y1=\"" << y0
+                  << "\" y2=\"" << y0 + ph << "\" stroke=\"#999\" stroke-dasharray=\"4,3\"/>\n";
+        for (int t = 0; t < o.tasks; ++t) {
+            s << "<polyline fill=\"none\" stroke-width=\"1.8\" stroke=\"" << colors[t] << "\" points=\"" << X(0) << "," << Y(0);
+            for (const auto& p : r.curve) s << " " << X(double(p.step)) << "," << Y(p.acc[t]);
+            s << "\"/>\n";
+        }
+        s << "<text x=\"" << x0 + pw / 2 << "\" y=\"" << y0 + ph + 32 << "\" text-anchor=\"middle\">training step</text>\n";
+        s << "<text x=\"" << x0 << "\" y=\"" << y0 + ph + 16 << "\">0</text><text x=\"" << x0 + pw << "\" y=\"" << y0 + ph + 16
+          << "\" text-anchor=\"end\">" << long(max_step) << "</text>\n";
+    }
+    for (int t = 0; t < o.tasks; ++t)
+        s << "<rect x=\"" << ml + t * 110 << "\" y=\"" << H - 22 << "\" width=\"14\" height=\"4\" fill=\"" << colors[t]
+          << "\"/><text x=\"" << ml + t * 110 + 18 << "\" y=\"" << H - 16 << "\">accuracy on " << toy::task_names[t] << "</text>\n";
+    s << "</svg>\n";
+    std::ofstream f(path);
+    if (!(f << s.str())) throw std::runtime_error("cannot write " + path);
+}
+
+//! Prints the accuracy matrices and the summary table; writes toy.json, toy_curves.csv, toy.svg.
+inline void report_toy(const std::vector<strategy_result>& results, const toy_options& o, double seconds, const std::string& dir,
+                       std::ostream& os) {
+    for (const auto& r : results) {
+        os << "\naccuracy matrix, " << r.spec.name << " (row i: after training task i; column j: task j)\n";
+        os << "          ";
+        for (int j = 0; j < o.tasks; ++j) os << std::string(10 - toy::task_names[j].size(), ' ') << toy::task_names[j];
+        os << "\n";
+        for (int i = 0; i < int(r.matrix.size()); ++i) {
+            os << std::string(10 - toy::task_names[i].size(), ' ') << toy::task_names[i];
+            for (double a : r.matrix[i]) os << "    " << num(a, 4).substr(0, 6);
+            os << "\n";
+        }
+    }
+    os << "\n| strategy | replay | mixer | avg accuracy | avg forgetting | BWT |\n|---|---|---|---|---|---|\n";
+    for (const auto& r : results) {
+        const auto s = summarize(r.matrix);
+        os << "| " << r.spec.name << " | " << replay_name(r.spec.replay) << " | " << mixer_name(r.spec.mixer) << " | "
+           << num(s.avg_accuracy, 3) << " | " << num(s.avg_forgetting, 3) << " | " << num(s.bwt, 3) << " |\n";
+    }
+    os << "\nwall time " << num(seconds, 1) << " s\n";
+
+    std::ostringstream j;
+    j << "{\"experiment\": \"toy-continual\", \"seconds\": " << num(seconds, 2) << ", \"strategies\": [";
+    for (std::size_t k = 0; k < results.size(); ++k) {
+        const auto& r = results[k];
+        const auto s = summarize(r.matrix);
+        j << (k ? ", " : "") << "\n  {\"name\": \"" << r.spec.name << "\", \"replay\": \"" << replay_name(r.spec.replay)
+          << "\", \"mixer\": \"" << mixer_name(r.spec.mixer) << "\", \"avg_accuracy\": " << num(s.avg_accuracy, 6)
+          << ", \"avg_forgetting\": " << num(s.avg_forgetting, 6) << ", \"bwt\": " << num(s.bwt, 6) << ", \"accuracy_matrix\": [";
+        for (std::size_t i = 0; i < r.matrix.size(); ++i) {
+            j << (i ? ", " : "") << "[";
+            for (std::size_t c = 0; c < r.matrix[i].size(); ++c) j << (c ? ", " : "") << num(r.matrix[i][c], 6);
+            j << "]";
+        }
+        j << "]}";
+    }
+    j << "\n]}\n";
+    {
+        std::ofstream f(dir + "/toy.json");
+        if (!(f << j.str())) throw std::runtime_error("cannot write " + dir + "/toy.json");
+    }
+    {
+        std::ofstream f(dir + "/toy_curves.csv");
+        f << "strategy,task_trained,step,loss";
+        for (int t = 0; t < o.tasks; ++t) f << ",acc_" << toy::task_names[t];
+        f << "\n";
+        for (const auto& r : results)
+            for (const auto& p : r.curve) {
+                f << r.spec.name << "," << toy::task_names[p.task_trained] << "," << p.step << "," << num(p.loss, 6);
+                for (double a : p.acc) f << "," << num(a, 4);
+                f << "\n";
+            }
+        if (!f) throw std::runtime_error("cannot write " + dir + "/toy_curves.csv");
+    }
+    write_svg(results, o, dir + "/toy.svg");
+    os << "wrote " << dir << "/toy.json, " << dir << "/toy_curves.csv, " << dir << "/toy.svg\n";
+}
+
+}  // namespace lab
