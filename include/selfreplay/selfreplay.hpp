@@ -7,3 +7,4 @@
 #include "selfreplay/tensor.hpp"
 #include "selfreplay/random.hpp"
 #include "selfreplay/losses.hpp"
+#include "selfreplay/replay.hpp"

@@ -1,0 +1,11 @@
+#pragma once
+//! \file
+//! Umbrella header of the replay layer: replay sources (stored-exemplar buffers, self-generated
+//! replay, weighted mixtures), replay mixers, the combined objective, and state save/restore.
+
+#include "selfreplay/replay/mixture.hpp"
+#include "selfreplay/replay/reservoir_buffer.hpp"
+#include "selfreplay/replay/ring_buffer.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
+#include "selfreplay/replay/task_balanced_buffer.hpp"

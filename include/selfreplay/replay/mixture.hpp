@@ -1,0 +1,124 @@
+#pragma once
+//! \file
+//! `weighted_mixture`: a replay source that splits each batch over several sources by weight.
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "selfreplay/replay/detail/apportion.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
+
+namespace selfreplay {
+
+//! A weighted mixture of replay sources: each batch of B rows is split over the sources in
+//! proportion to their weights by deterministic apportionment with carried credits (source i's
+//! cumulative row count stays within one row of B * w_i / sum(w) summed over batches), and the
+//! rows of source 0 come first, then those of source 1, and so on. A source given 0 rows in a batch
+//! is not asked to draw. Sources are held by value, or by reference when constructed from
+//! `std::ref(source)` (so that a stored buffer can keep growing while the mixture draws from it).
+//! All sources must have the same seq_len. Saveable when every source is.
+template <class... Sources>
+class weighted_mixture {
+    static_assert(sizeof...(Sources) >= 1, "selfreplay::weighted_mixture: give at least one source");
+    static_assert((replay_source<std::remove_reference_t<Sources>> && ...),
+                  "selfreplay::weighted_mixture: every source must model selfreplay::replay_source "
+                  "(members seq_len() and draw(token_batch_view))");
+
+public:
+    //! \param weights one finite non-negative weight per source, not all zero
+    //! \param sources the sources (values, or `std::ref(x)` to hold a reference)
+    //! Throws `invalid_argument` for bad weights or sources of different seq_len.
+    template <class... Args>
+        requires(sizeof...(Args) == sizeof...(Sources))
+    explicit weighted_mixture(const double (&weights)[sizeof...(Sources)], Args&&... sources)
+        : sources_(std::forward<Args>(sources)...),
+          split_(std::vector<double>(std::begin(weights), std::end(weights)), "weighted_mixture", "weights") {
+        const index_t T = std::get<0>(sources_).seq_len();
+        std::apply(
+            [&](const auto&... s) {
+                std::size_t i = 0;
+                ((require(static_cast<index_t>(s.seq_len()) == T, "weighted_mixture", "sources",
+                          "must all have the same seq_len: source 0 has " + std::to_string(T) + ", source " +
+                              std::to_string(i) + " has " + std::to_string(s.seq_len())),
+                  ++i),
+                 ...);
+            },
+            sources_);
+    }
+
+    //! Fills `out` ([B, seq_len] int32): the first n_0 rows from source 0, the next n_1 from source 1, ...
+    template <class X>
+    void draw(X&& out) {
+        const auto o = detail::token_rows(out, seq_len(), "weighted_mixture::draw", "out");
+        const auto counts = split_.next(o.extent(0));
+        index_t begin = 0;
+        std::size_t i = 0;
+        std::apply(
+            [&](auto&... s) {
+                ((counts[i] > 0 ? (s.draw(detail::row_range(o, begin, counts[i])), void()) : void(), begin += counts[i], ++i),
+                 ...);
+            },
+            sources_);
+    }
+
+    //! The common sequence length.
+    index_t seq_len() const { return static_cast<index_t>(std::get<0>(sources_).seq_len()); }
+
+    //! Source I (a reference to the held value, or to the referenced object).
+    template <std::size_t I>
+    auto& source() noexcept { return std::get<I>(sources_); }
+    template <std::size_t I>
+    const auto& source() const noexcept { return std::get<I>(sources_); } //!< source I, read-only
+
+    //! Appends the state (credits, then each source's state) to `w`.
+    void save(state_writer& w) const
+        requires(saveable<std::remove_reference_t<Sources>> && ...)
+    {
+        w.tag("weighted_mixture");
+        w.put<std::uint64_t>(sizeof...(Sources));
+        w.put_array(split_.credits());
+        std::apply([&](const auto&... s) { (s.save(w), ...); }, sources_);
+    }
+
+    //! Restores a state saved by `save` (a mixture of the same sources).
+    void restore(state_reader& r)
+        requires(saveable<std::remove_reference_t<Sources>> && ...)
+    {
+        r.expect_tag("weighted_mixture");
+        if (r.get<std::uint64_t>("source count") != sizeof...(Sources)) r.fail("holds a mixture of another number of sources");
+        const auto credits = r.get_array<double>("credits");
+        if (credits.size() != sizeof...(Sources)) r.fail("holds mixture credits of inconsistent size");
+        std::apply([&](auto&... s) { (s.restore(r), ...); }, sources_);
+        split_.set_credits(credits, "weighted_mixture::restore");
+    }
+
+private:
+    std::tuple<Sources...> sources_;
+    detail::apportioner split_;
+};
+
+namespace detail {
+template <class T>
+struct mixture_member {
+    using type = std::decay_t<T>;
+};
+template <class T>
+struct mixture_member<std::reference_wrapper<T>> {
+    using type = T&;
+};
+} // namespace detail
+
+//! Deduction: sources passed by value are copied or moved; `std::ref(x)` is held as a reference.
+template <std::size_t N, class... Args>
+weighted_mixture(const double (&)[N], Args&&...)
+    -> weighted_mixture<typename detail::mixture_member<std::decay_t<Args>>::type...>;
+
+} // namespace selfreplay

@@ -1,0 +1,250 @@
+#pragma once
+//! \file
+//! Saving and restoring replay state (buffers, random-stream counters, the step) so that a resumed
+//! run draws exactly the batches an uninterrupted one would.
+//!
+//! File format, version 1 (all integers in the writer's native byte order; the order mark
+//! rejects a file written on a machine of the other endianness):
+//!
+//! | offset | bytes | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `"SRPLYST\0"` |
+//! | 8 | 4 | format version (uint32, = 1) |
+//! | 12 | 4 | byte-order mark (uint32 0x01020304) |
+//! | 16 | 8 | payload size in bytes (uint64) |
+//! | 24 | n | payload: each object's record, in the order given to `save_state` |
+//! | 24+n | 8 | FNV-1a 64-bit checksum of the payload |
+//!
+//! Each record starts with the object's tag (a length-prefixed string such as
+//! `"reservoir_buffer"`) so that restoring into the wrong kind of object fails with a message
+//! naming both. A file that is truncated, too long, foreign (bad magic or byte order), of
+//! another version, corrupted (checksum) or holding other objects is refused with
+//! `selfreplay::invalid_argument` naming the file and the reason.
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! Version of the state format written by this build (and the only one it reads).
+inline constexpr std::uint32_t state_format_version = 1;
+
+namespace detail {
+inline constexpr std::array<char, 8> state_magic{'S', 'R', 'P', 'L', 'Y', 'S', 'T', '\0'};
+inline constexpr std::uint32_t state_byte_order_mark = 0x01020304u;
+
+//! FNV-1a, 64 bit (Fowler, Noll, Vo): the payload checksum of the state format.
+inline std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) noexcept {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= data[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+} // namespace detail
+
+//! Accumulates the payload of a state file: objects append their fields with `put` and their
+//! arrays with `put_array`, starting with `tag`.
+class state_writer {
+public:
+    //! Starts an object's record with its type name.
+    void tag(std::string_view name) { put_string(name); }
+
+    //! Appends one arithmetic value in native representation.
+    template <class V>
+        requires std::is_arithmetic_v<V>
+    void put(V value) {
+        const auto* p = reinterpret_cast<const unsigned char*>(&value);
+        bytes_.insert(bytes_.end(), p, p + sizeof(V));
+    }
+
+    //! Appends a length-prefixed string.
+    void put_string(std::string_view s) {
+        put<std::uint64_t>(s.size());
+        bytes_.insert(bytes_.end(), s.begin(), s.end());
+    }
+
+    //! Appends a length-prefixed array of arithmetic values.
+    template <class V>
+        requires std::is_arithmetic_v<V>
+    void put_array(const std::vector<V>& values) {
+        put<std::uint64_t>(values.size());
+        const auto* p = reinterpret_cast<const unsigned char*>(values.data());
+        bytes_.insert(bytes_.end(), p, p + values.size() * sizeof(V));
+    }
+
+    //! The payload written so far.
+    const std::vector<unsigned char>& payload() const noexcept { return bytes_; }
+
+private:
+    std::vector<unsigned char> bytes_;
+};
+
+//! Reads a payload written by `state_writer`, refusing reads past its end with a clear error.
+class state_reader {
+public:
+    //! \param payload the bytes to read (not copied; must outlive the reader)
+    //! \param source  a name for messages (the file path)
+    state_reader(const std::vector<unsigned char>& payload, std::string source)
+        : bytes_(payload), source_(std::move(source)) {}
+
+    //! Reads an object's tag and refuses the record unless it is `expected`.
+    void expect_tag(std::string_view expected) {
+        const std::string found = get_string(expected);
+        if (found != expected)
+            fail("holds a '" + found + "' record where a '" + std::string(expected) + "' was expected");
+    }
+
+    //! Reads one arithmetic value; `what` names the field for messages.
+    template <class V>
+        requires std::is_arithmetic_v<V>
+    V get(std::string_view what) {
+        need(sizeof(V), what);
+        V v;
+        std::memcpy(&v, bytes_.data() + pos_, sizeof(V));
+        pos_ += sizeof(V);
+        return v;
+    }
+
+    //! Reads a length-prefixed string.
+    std::string get_string(std::string_view what) {
+        const auto n = get<std::uint64_t>(what);
+        need(n, what);
+        std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), static_cast<std::size_t>(n));
+        pos_ += static_cast<std::size_t>(n);
+        return s;
+    }
+
+    //! Reads a length-prefixed array of arithmetic values.
+    template <class V>
+        requires std::is_arithmetic_v<V>
+    std::vector<V> get_array(std::string_view what) {
+        const auto n = get<std::uint64_t>(what);
+        if (n > (bytes_.size() - pos_) / sizeof(V)) fail("ends early while reading '" + std::string(what) + "'");
+        std::vector<V> v(static_cast<std::size_t>(n));
+        std::memcpy(v.data(), bytes_.data() + pos_, v.size() * sizeof(V));
+        pos_ += v.size() * sizeof(V);
+        return v;
+    }
+
+    //! Refuses the state with `why` (the file is inconsistent with the object being restored).
+    [[noreturn]] void fail(const std::string& why) const {
+        throw invalid_argument("load_state", "path", "'" + source_ + "' " + why);
+    }
+
+    //! Throws unless every byte has been read.
+    void expect_end() const {
+        if (pos_ != bytes_.size())
+            fail("holds " + std::to_string(bytes_.size() - pos_) +
+                 " bytes more than the objects being restored (a state of other objects?)");
+    }
+
+private:
+    void need(std::uint64_t n, std::string_view what) const {
+        if (n > bytes_.size() - pos_) fail("ends early while reading '" + std::string(what) + "'");
+    }
+
+    const std::vector<unsigned char>& bytes_;
+    std::string source_;
+    std::size_t pos_ = 0;
+};
+
+//! Satisfied by objects whose state can be saved and restored:
+//! `x.save(state_writer&) const` and `x.restore(state_reader&)`.
+template <class X>
+concept saveable = requires(const X& cx, X& x, state_writer& w, state_reader& r) {
+    cx.save(w);
+    x.restore(r);
+};
+
+//! The complete file image (header, payload, checksum) of the given objects' states.
+template <saveable... X>
+std::vector<unsigned char> state_bytes(const X&... objects) {
+    state_writer w;
+    (objects.save(w), ...);
+    const auto& p = w.payload();
+    std::vector<unsigned char> out;
+    auto append = [&](const void* data, std::size_t n) {
+        const auto* b = static_cast<const unsigned char*>(data);
+        out.insert(out.end(), b, b + n);
+    };
+    append(detail::state_magic.data(), detail::state_magic.size());
+    append(&state_format_version, sizeof state_format_version);
+    append(&detail::state_byte_order_mark, sizeof detail::state_byte_order_mark);
+    const std::uint64_t n = p.size();
+    append(&n, sizeof n);
+    append(p.data(), p.size());
+    const std::uint64_t sum = detail::fnv1a64(p.data(), p.size());
+    append(&sum, sizeof sum);
+    return out;
+}
+
+//! Restores the objects (in the order they were saved) from a file image made by `state_bytes`.
+//! `source` names the image in messages. Throws `invalid_argument` for a foreign, truncated,
+//! corrupted or mismatched image.
+template <saveable... X>
+void restore_state_bytes(const std::vector<unsigned char>& image, const std::string& source, X&... objects) {
+    auto refuse = [&](const std::string& why) { throw invalid_argument("load_state", "path", "'" + source + "' " + why); };
+    constexpr std::size_t header = 8 + 4 + 4 + 8;
+    if (image.size() < 8 || std::memcmp(image.data(), detail::state_magic.data(), 8) != 0)
+        refuse("is not a selfreplay state file (bad magic)");
+    if (image.size() < header) refuse("is truncated: " + std::to_string(image.size()) + " bytes, shorter than the header");
+    std::uint32_t version = 0, mark = 0;
+    std::uint64_t n = 0;
+    std::memcpy(&version, image.data() + 8, 4);
+    std::memcpy(&mark, image.data() + 12, 4);
+    std::memcpy(&n, image.data() + 16, 8);
+    if (mark != detail::state_byte_order_mark) refuse("was written with another byte order");
+    if (version != state_format_version)
+        refuse("has format version " + std::to_string(version) + "; this build reads version " +
+               std::to_string(state_format_version));
+    if (n > image.size() - header || image.size() - header - n < 8)
+        refuse("is truncated: the header announces " + std::to_string(n) + " payload bytes plus checksum, the file has " +
+               std::to_string(image.size() - header));
+    if (image.size() - header - n > 8)
+        refuse("has " + std::to_string(image.size() - header - n - 8) + " unexpected bytes after the checksum");
+    const std::vector<unsigned char> payload(image.begin() + header, image.begin() + static_cast<std::ptrdiff_t>(header + n));
+    std::uint64_t sum = 0;
+    std::memcpy(&sum, image.data() + header + n, 8);
+    if (sum != detail::fnv1a64(payload.data(), payload.size())) refuse("is corrupted (checksum mismatch)");
+    state_reader r(payload, source);
+    (objects.restore(r), ...);
+    r.expect_end();
+}
+
+//! Writes the objects' states to the file at `path` (see the format above). Throws
+//! `invalid_argument` when the file cannot be written.
+template <saveable... X>
+void save_state(const std::string& path, const X&... objects) {
+    const auto image = state_bytes(objects...);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    require(static_cast<bool>(f), "save_state", "path", "'" + path + "' cannot be opened for writing");
+    f.write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+    f.close();
+    require(static_cast<bool>(f), "save_state", "path", "'" + path + "' could not be written completely");
+}
+
+//! Restores the objects from the file at `path`, in the order `save_state` was given them.
+//! Throws `invalid_argument` for a missing, foreign, truncated, corrupted or mismatched file.
+template <saveable... X>
+void load_state(const std::string& path, X&... objects) {
+    std::ifstream f(path, std::ios::binary);
+    require(static_cast<bool>(f), "load_state", "path", "'" + path + "' cannot be opened for reading");
+    std::vector<unsigned char> image((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    restore_state_bytes(image, path, objects...);
+}
+
+} // namespace selfreplay

@@ -1,0 +1,232 @@
+#pragma once
+//! \file
+//! `task_balanced_buffer`: one reservoir per task, with the capacity split equally over the tasks
+//! seen so far.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! Settings of a `task_balanced_buffer`.
+struct task_balanced_options {
+    index_t capacity = 0;    //!< sequences kept over all tasks, >= 1
+    index_t seq_len = 0;     //!< tokens per sequence, >= 1
+    std::uint64_t seed = 0;  //!< random seed of insertion, shrinking and draws
+};
+
+//! Stored-exemplar replay balanced over tasks (Avalanche's `ExperienceBalancedBuffer`): each task
+//! id gets its own reservoir (Vitter's Algorithm R), and with G tasks seen so far, task number i
+//! (in order of first appearance) may hold quota(i) = floor(C / G) + [i < C mod G] sequences,
+//! C = capacity. When a new task appears the others shrink to their new quota by keeping a
+//! uniformly random subset, so each task's reservoir stays a uniform sample of that task's
+//! sequences whatever the order in which tasks' sequences arrive (interleaved or not). A task with
+//! fewer sequences than its quota keeps all of them; its unused room is not lent to others.
+//! `draw` picks stored sequences uniformly with replacement over the whole buffer.
+class task_balanced_buffer {
+public:
+    using options_type = task_balanced_options;
+
+    //! Throws `invalid_argument` when capacity or seq_len is below 1.
+    explicit task_balanced_buffer(const task_balanced_options& options) : options_(options) {
+        require(options.capacity >= 1, "task_balanced_buffer", "capacity",
+                "must be at least 1, got " + std::to_string(options.capacity));
+        require(options.seq_len >= 1, "task_balanced_buffer", "seq_len",
+                "must be at least 1, got " + std::to_string(options.seq_len));
+    }
+
+    //! Offers each row of `tokens` ([N, seq_len] int32), all belonging to task `task`, in order.
+    template <class X>
+    void add(const X& tokens, std::int32_t task) {
+        const auto v = detail::token_rows(tokens, options_.seq_len, "task_balanced_buffer::add", "tokens");
+        detail::require_token_ids(v, "task_balanced_buffer::add", "tokens");
+        const std::size_t g = group_of(task);
+        for (index_t r = 0; r < v.extent(0); ++r) offer(g, v, r);
+    }
+
+    //! Offers row i of `tokens` ([N, seq_len]) as a sequence of task `tasks[i]` (a rank-1 int32
+    //! tensor of N task ids), in order: interleaved streams of several tasks.
+    template <class X, class Y>
+    void add(const X& tokens, const Y& tasks) {
+        const auto v = detail::token_rows(tokens, options_.seq_len, "task_balanced_buffer::add", "tokens");
+        detail::require_token_ids(v, "task_balanced_buffer::add", "tokens");
+        const auto t = view<1>(tasks);
+        static_assert(std::is_same_v<std::remove_cv_t<typename decltype(t)::element_type>, std::int32_t>,
+                      "selfreplay::task_balanced_buffer::add: task ids must be std::int32_t");
+        require(t.extent(0) == v.extent(0), "task_balanced_buffer::add", "tasks",
+                "must hold one id per row of 'tokens' (" + std::to_string(v.extent(0)) + "), got " +
+                    std::to_string(t.extent(0)));
+        for (index_t r = 0; r < v.extent(0); ++r) offer(group_of(t(r)), v, r);
+    }
+
+    //! Fills every row of `out` ([B, seq_len] int32) with a stored sequence drawn uniformly with
+    //! replacement over all tasks' stored sequences. Throws `invalid_argument` when empty.
+    template <class X>
+    void draw(X&& out) {
+        const auto o = detail::token_rows(out, options_.seq_len, "task_balanced_buffer::draw", "out");
+        const index_t n = size();
+        require(n > 0, "task_balanced_buffer::draw", "this", "is an empty buffer: add sequences before drawing");
+        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
+        for (index_t r = 0; r < o.extent(0); ++r) {
+            auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(n)));
+            std::size_t g = 0;
+            while (i >= groups_[g].size(options_.seq_len)) i -= groups_[g++].size(options_.seq_len);
+            detail::copy_row_in(groups_[g].rows.data() + i * options_.seq_len, o, r);
+        }
+    }
+
+    index_t seq_len() const noexcept { return options_.seq_len; }   //!< tokens per sequence
+    index_t capacity() const noexcept { return options_.capacity; } //!< maximum sequences kept overall
+    //! Sequences currently stored over all tasks.
+    index_t size() const noexcept {
+        index_t n = 0;
+        for (const auto& g : groups_) n += g.size(options_.seq_len);
+        return n;
+    }
+    //! Task ids in order of first appearance.
+    std::vector<std::int32_t> tasks() const {
+        std::vector<std::int32_t> ids;
+        for (const auto& g : groups_) ids.push_back(g.task);
+        return ids;
+    }
+    //! Sequences of `task` currently stored (0 for an unseen task).
+    index_t size(std::int32_t task) const noexcept {
+        for (const auto& g : groups_)
+            if (g.task == task) return g.size(options_.seq_len);
+        return 0;
+    }
+    //! The current quota of `task`: floor(C / G) + [i < C mod G] for the i-th task of G seen;
+    //! 0 for an unseen task.
+    index_t quota(std::int32_t task) const noexcept {
+        for (std::size_t i = 0; i < groups_.size(); ++i)
+            if (groups_[i].task == task) return quota_at(i);
+        return 0;
+    }
+    //! Sequences of `task` offered so far.
+    std::uint64_t seen(std::int32_t task) const noexcept {
+        for (const auto& g : groups_)
+            if (g.task == task) return g.seen;
+        return 0;
+    }
+    //! Pointer to stored sequence i of `task` (seq_len() ids), 0 <= i < size(task).
+    const std::int32_t* sequence(std::int32_t task, index_t i) const {
+        for (const auto& g : groups_)
+            if (g.task == task) return g.rows.data() + i * options_.seq_len;
+        throw invalid_argument("task_balanced_buffer::sequence", "task", "was never added: " + std::to_string(task));
+    }
+    const task_balanced_options& options() const noexcept { return options_; } //!< the settings
+
+    //! Appends the state (every task's contents and counters) to `w`.
+    void save(state_writer& w) const {
+        w.tag("task_balanced_buffer");
+        w.put<std::int64_t>(options_.capacity);
+        w.put<std::int64_t>(options_.seq_len);
+        w.put<std::uint64_t>(options_.seed);
+        w.put<std::uint64_t>(ingested_);
+        w.put<std::uint64_t>(resizes_);
+        w.put<std::uint64_t>(draws_);
+        w.put<std::uint64_t>(groups_.size());
+        for (const auto& g : groups_) {
+            w.put<std::int32_t>(g.task);
+            w.put<std::uint64_t>(g.seen);
+            w.put_array(g.rows);
+        }
+    }
+
+    //! Restores a state saved by `save` from a buffer with the same settings; throws
+    //! `invalid_argument` (leaving this buffer unchanged) when the record does not fit them.
+    void restore(state_reader& r) {
+        r.expect_tag("task_balanced_buffer");
+        const auto capacity = r.get<std::int64_t>("capacity");
+        const auto seq_len = r.get<std::int64_t>("seq_len");
+        const auto seed = r.get<std::uint64_t>("seed");
+        if (capacity != options_.capacity || seq_len != options_.seq_len || seed != options_.seed)
+            r.fail("holds a task_balanced_buffer with other settings (capacity " + std::to_string(capacity) +
+                   ", seq_len " + std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        const auto ingested = r.get<std::uint64_t>("ingested");
+        const auto resizes = r.get<std::uint64_t>("resizes");
+        const auto draws = r.get<std::uint64_t>("draws");
+        const auto count = r.get<std::uint64_t>("tasks");
+        std::vector<group> groups;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            group g;
+            g.task = r.get<std::int32_t>("task id");
+            g.seen = r.get<std::uint64_t>("task seen");
+            g.rows = r.get_array<std::int32_t>("task contents");
+            if (g.rows.size() % static_cast<std::uint64_t>(seq_len) != 0) r.fail("holds task contents of inconsistent size");
+            groups.push_back(std::move(g));
+        }
+        ingested_ = ingested;
+        resizes_ = resizes;
+        draws_ = draws;
+        groups_ = std::move(groups);
+    }
+
+private:
+    struct group {
+        std::int32_t task = 0;
+        std::uint64_t seen = 0;
+        std::vector<std::int32_t> rows;
+        index_t size(index_t seq_len) const noexcept { return static_cast<index_t>(rows.size()) / seq_len; }
+    };
+
+    //! floor((C + G - 1 - i) / G): C split over G groups, the first C mod G getting one more.
+    //! Non-increasing in G for every i, so a group never grows back after shrinking.
+    index_t quota_at(std::size_t i) const noexcept {
+        const auto G = static_cast<index_t>(groups_.size());
+        return (options_.capacity + G - 1 - static_cast<index_t>(i)) / G;
+    }
+
+    std::size_t group_of(std::int32_t task) {
+        for (std::size_t i = 0; i < groups_.size(); ++i)
+            if (groups_[i].task == task) return i;
+        groups_.push_back(group{task, 0, {}});
+        for (std::size_t i = 0; i + 1 < groups_.size(); ++i) shrink(i);
+        return groups_.size() - 1;
+    }
+
+    //! Shrinks group i to its quota, keeping a uniformly random subset (partial Fisher-Yates).
+    void shrink(std::size_t i) {
+        auto& g = groups_[i];
+        const index_t s = g.size(options_.seq_len), q = quota_at(i), T = options_.seq_len;
+        if (s <= q) return;
+        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::resize, resizes_++));
+        for (index_t k = 0; k < q; ++k) {
+            const auto j = k + static_cast<index_t>(rng.below(static_cast<std::uint64_t>(s - k)));
+            if (j != k) std::swap_ranges(g.rows.begin() + k * T, g.rows.begin() + (k + 1) * T, g.rows.begin() + j * T);
+        }
+        g.rows.resize(static_cast<std::size_t>(q * T));
+    }
+
+    template <class V>
+    void offer(std::size_t gi, const V& v, index_t r) {
+        auto& g = groups_[gi];
+        const index_t T = options_.seq_len, q = quota_at(gi);
+        const std::uint64_t n = g.seen++;
+        const std::uint64_t key = ingested_++;
+        if (g.size(T) < q) { // only while every sequence of the task so far is kept (quotas never grow)
+            g.rows.resize(g.rows.size() + static_cast<std::size_t>(T));
+            detail::copy_row_out(v, r, g.rows.data() + (g.size(T) - 1) * T);
+            return;
+        }
+        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::ingest, key));
+        const std::uint64_t j = rng.below(n + 1);
+        if (j < static_cast<std::uint64_t>(q)) detail::copy_row_out(v, r, g.rows.data() + static_cast<index_t>(j) * T);
+    }
+
+    task_balanced_options options_;
+    std::vector<group> groups_;
+    std::uint64_t ingested_ = 0;
+    std::uint64_t resizes_ = 0;
+    std::uint64_t draws_ = 0;
+};
+
+} // namespace selfreplay
