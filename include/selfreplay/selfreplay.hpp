@@ -8,3 +8,4 @@
 #include "selfreplay/random.hpp"
 #include "selfreplay/losses.hpp"
 #include "selfreplay/replay.hpp"
+#include "selfreplay/schedules.hpp"

@@ -1,0 +1,71 @@
+#pragma once
+//! \file
+//! The `schedule` concept (step -> value) and the checks every schedule model shares.
+//!
+//! A schedule maps a non-negative integer step (`std::int64_t`) to a `double`: a learning rate,
+//! a replay coefficient `c`, a replay fraction. Models are small aggregates built with designated
+//! initializers (`warmup_cosine{.peak = 3e-4, .warmup_steps = 100, .decay_steps = 10'000}`);
+//! their parameters are checked on every call, so a bad parameter or a negative step throws
+//! `selfreplay::invalid_argument` at first use instead of returning a wrong value.
+
+#include <charconv>
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! A schedule: a copyable callable `s(step)` with `step` a `std::int64_t` >= 0, returning a
+//! value convertible to `double`.
+//!
+//! Laws (checked for every model in tests/schedules): defined and finite at step 0 and at every
+//! later step; deterministic (the same step gives the same value); `s(-1)` throws
+//! `selfreplay::invalid_argument`. Trivial model to copy: `constant`.
+template <class S>
+concept schedule = std::copy_constructible<S> && requires(const S& s, std::int64_t step) {
+    { s(step) } -> std::convertible_to<double>;
+};
+
+//! Shapes of a ramp from one value to another, used by `wsd` (warm-up and decay) and
+//! `one_cycle` (linear or cosine). For a progress p in [0, 1] the rising factor is
+//! linear: p; cosine: (1 - cos(pi p)) / 2; one_minus_sqrt: 1 - sqrt(1 - p) (HF `"1-sqrt"`).
+enum class curve { linear, cosine, one_minus_sqrt };
+
+namespace detail {
+
+//! Shortest round-trip text of a double, for error messages.
+inline std::string schedule_number(double v) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+
+[[noreturn]] inline void schedule_fail(std::string_view where, std::string_view argument, const std::string& why) {
+    throw invalid_argument(where, argument, why);
+}
+
+//! Throws unless `v` is finite (constexpr-friendly: no <cmath>).
+constexpr void schedule_require_finite(double v, std::string_view where, std::string_view argument) {
+    if (v != v || v - v != 0.0) schedule_fail(where, argument, "must be finite, got " + schedule_number(v));
+}
+
+//! Throws unless `step >= 0`.
+constexpr void schedule_require_step(std::int64_t step, std::string_view where) {
+    if (step < 0) schedule_fail(where, "step", "must be >= 0, got " + std::to_string(step));
+}
+
+//! Throws unless `n >= 0`.
+constexpr void schedule_require_nonnegative(std::int64_t n, std::string_view where, std::string_view argument) {
+    if (n < 0) schedule_fail(where, argument, "must be >= 0, got " + std::to_string(n));
+}
+
+//! Throws unless `n > 0`.
+constexpr void schedule_require_positive(std::int64_t n, std::string_view where, std::string_view argument) {
+    if (n <= 0) schedule_fail(where, argument, "must be > 0, got " + std::to_string(n));
+}
+
+} // namespace detail
+} // namespace selfreplay
