@@ -3,7 +3,10 @@
 //! Umbrella header of the replay layer: replay sources (stored-exemplar buffers, self-generated
 //! replay, weighted mixtures), replay mixers, the combined objective, and state save/restore.
 
+#include "selfreplay/replay/mixer.hpp"
+#include "selfreplay/replay/mixers.hpp"
 #include "selfreplay/replay/mixture.hpp"
+#include "selfreplay/replay/objective.hpp"
 #include "selfreplay/replay/reservoir_buffer.hpp"
 #include "selfreplay/replay/ring_buffer.hpp"
 #include "selfreplay/replay/source.hpp"

@@ -1,0 +1,227 @@
+#pragma once
+//! \file
+//! The `replay_mixer` concept, and what the combined objective hands a mixer: the inputs (tokens
+//! and logits of the training and replay batches), the gradient outputs, and the
+//! `objective_context` through which a mixer adds its terms.
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "selfreplay/losses/cross_entropy.hpp"
+#include "selfreplay/losses/kl.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! What a trainer hands to `evaluate_objective` for one step; element type `T` = float or double.
+//! Logits are rank 2, one row per position: row b*L + t is position t of sequence b (use
+//! `merge_leading` on [B, L, V] logits). An input the mixer does not need may stay empty.
+template <class T>
+struct objective_inputs {
+    const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`)
+    strided_view<const T, 2> student_train_logits{};    //!< [B*L, V] theta's logits on the training batch
+    const_token_batch_view replay_tokens{};             //!< [R, L] replay batch
+    strided_view<const T, 2> student_replay_logits{};   //!< [R*L, V] theta's logits on the replay batch
+    strided_view<const T, 2> reference_replay_logits{}; //!< [R*L, V] pi's logits on the replay batch
+    strided_view<const T, 2> reference_train_logits{};  //!< [B*L, V] pi's logits on the training batch
+};
+
+//! Where `evaluate_objective` writes d total / d logits (overwriting). Both empty: value only.
+template <class T>
+struct objective_gradients {
+    strided_view<T, 2> train{};  //!< [B*L, V] gradient w.r.t. `student_train_logits`
+    strided_view<T, 2> replay{}; //!< [R*L, V] gradient w.r.t. `student_replay_logits` (when the mixer uses them)
+};
+
+//! Settings of `evaluate_objective`.
+struct objective_options {
+    int threads = 1; //!< threads for the loss kernels (results are bit-identical for any count)
+};
+
+//! One additive component of the objective: `coefficient * value`, as the reference code's
+//! `reg_coeff * loss_reg`.
+struct objective_term {
+    std::string_view name{}; //!< the mixer's name for it ("ntp_pre", "kl_pre", "kl_dwn", ...)
+    double coefficient = 0;  //!< c at this step
+    double value = 0;        //!< R: the unweighted regulariser, in nats
+    double weighted = 0;     //!< c * R as added to the total (computed by the fused kernel)
+};
+
+//! The value of the combined objective loss = NTP_theta(x) + sum_i c_i R_i and its components;
+//! `N` = number of terms the mixer adds.
+template <std::size_t N>
+struct objective_result {
+    double total = 0;                   //!< train_ntp + sum of the terms' `weighted`
+    double train_ntp = 0;               //!< NTP_theta(x): next-token loss on the training batch
+    std::array<objective_term, N> terms{}; //!< the mixer's terms, in the order it added them
+};
+
+//! The view of one objective evaluation that a mixer's `add_terms` works through: the step, the
+//! inputs, and helpers that add a weighted term with its logit gradient in one fused pass.
+//! Gradients accumulate: the training-batch gradient already holds NTP's when `add_terms` runs;
+//! the replay-batch gradient starts with the first term that writes it.
+template <class T>
+class objective_context {
+public:
+    //! Internal: built by `evaluate_objective`.
+    objective_context(std::int64_t step, const objective_inputs<T>& in, const objective_gradients<T>& out,
+                      index_t seq_len, int threads, objective_term* terms, std::size_t capacity) noexcept
+        : step_(step), in_(in), out_(out), seq_len_(seq_len), threads_(threads), terms_(terms), capacity_(capacity) {}
+
+    std::int64_t step() const noexcept { return step_; }                //!< the training step
+    const objective_inputs<T>& inputs() const noexcept { return in_; }   //!< tokens and logits
+    index_t sequence_length() const noexcept { return seq_len_; }        //!< L
+    int threads() const noexcept { return threads_; }                   //!< threads for loss kernels
+    bool computes_gradients() const noexcept { return out_.train.data() != nullptr; } //!< gradients asked?
+
+    //! Adds c * NTP_theta(replay) (`ntp_pre`), with its gradient into the replay gradient.
+    void add_replay_ntp(std::string_view name, double c) {
+        add(name, c, [&](bool grad, double scale, bool acc) {
+            const next_token_options o{.scale = scale, .accumulate = acc, .threads = threads_};
+            return grad ? next_token_loss(in_.student_replay_logits, in_.replay_tokens, out_.replay, o).value
+                        : next_token_loss(in_.student_replay_logits, in_.replay_tokens, o).value;
+        }, replay_started_, out_.replay.data() != nullptr);
+    }
+
+    //! Adds c * KL(pi || theta) on the replay batch (`kl_pre`; `direction` reverse: KL(theta || pi)).
+    void add_replay_kl(std::string_view name, double c, kl_direction direction = kl_direction::forward) {
+        add(name, c, [&](bool grad, double scale, bool acc) {
+            const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
+                               .threads = threads_};
+            return grad ? kl_divergence(in_.student_replay_logits, in_.reference_replay_logits, out_.replay, o).value
+                        : kl_divergence(in_.student_replay_logits, in_.reference_replay_logits, o).value;
+        }, replay_started_, out_.replay.data() != nullptr);
+    }
+
+    //! Adds c * KL(pi || theta) on the training batch (`kl_dwn`), with its gradient into the
+    //! training gradient.
+    void add_train_kl(std::string_view name, double c, kl_direction direction = kl_direction::forward) {
+        bool started = true; // NTP's gradient is already there
+        add(name, c, [&](bool grad, double scale, bool acc) {
+            const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
+                               .threads = threads_};
+            return grad ? kl_divergence(in_.student_train_logits, in_.reference_train_logits, out_.train, o).value
+                        : kl_divergence(in_.student_train_logits, in_.reference_train_logits, o).value;
+        }, started, out_.train.data() != nullptr);
+    }
+
+    //! Records a term a mixer computed itself (its gradient added through `train_gradient()` /
+    //! `replay_gradient()`); `weighted` = coefficient * value.
+    void add_term(std::string_view name, double coefficient, double value) {
+        push({name, coefficient, value, coefficient * value});
+    }
+
+    //! The training-batch gradient, holding the terms so far; add to it.
+    strided_view<T, 2> train_gradient() const noexcept { return out_.train; }
+
+    //! The replay-batch gradient, holding the terms so far (zero-filled at first access); add to it.
+    strided_view<T, 2> replay_gradient() {
+        start_replay();
+        return out_.replay;
+    }
+
+    //! Internal: zero-fills the replay gradient when no term wrote it.
+    void finish() { start_replay(); }
+
+private:
+    template <class F>
+    void add(std::string_view name, double c, F&& run, bool& started, bool has_gradient) {
+        const bool grad = computes_gradients() && has_gradient && c != 0;
+        if (c == 0) { // value for the record, no weight: the gradient contribution is exactly 0
+            const double v = run(false, 1.0, false);
+            push({name, c, v, 0.0});
+            return;
+        }
+        const double weighted = run(grad, c, started);
+        if (grad) started = true;
+        push({name, c, weighted / c, weighted});
+    }
+
+    void push(const objective_term& t) {
+        if (count_ == capacity_)
+            throw invalid_argument("evaluate_objective", "mixer",
+                                   "added more terms than its 'terms' member declares (" + std::to_string(capacity_) + ")");
+        terms_[count_++] = t;
+    }
+
+    void start_replay() {
+        if (replay_started_ || out_.replay.data() == nullptr) return;
+        for (index_t r = 0; r < out_.replay.extent(0); ++r)
+            for (index_t v = 0; v < out_.replay.extent(1); ++v) out_.replay(r, v) = T(0);
+        replay_started_ = true;
+    }
+
+    std::int64_t step_;
+    const objective_inputs<T>& in_;
+    const objective_gradients<T>& out_;
+    index_t seq_len_;
+    int threads_;
+    objective_term* terms_;
+    std::size_t capacity_;
+    std::size_t count_ = 0;
+    bool replay_started_ = false;
+};
+
+//! A replay mixer: how replay enters the training step (the reference code's `reg.method`).
+//!
+//! Required, for `m` a const `M`, `step` an `std::int64_t`, `B` an `index_t`, `ctx` an
+//! `objective_context<float>&` or `objective_context<double>&`:
+//! - `static constexpr bool needs_replay_batch`: the trainer must draw a replay batch;
+//! - `static constexpr bool needs_student_replay_logits`: ... and run theta on it;
+//! - `static constexpr bool needs_reference_replay_logits`: ... and run pi on it;
+//! - `static constexpr bool needs_reference_train_logits`: ... run pi on the training batch;
+//! - `static constexpr std::size_t terms`: how many terms `add_terms` adds;
+//! - `m.replace_rows(step, B)`: how many leading rows of a B-row training batch `mix_batch`
+//!   overwrites with replay rows (0 for all but `replace`);
+//! - `m.add_terms(ctx)`: adds its weighted terms (and their logit gradients) to the objective.
+//!
+//! Models: `no_replay`, `replace`, `ntp_pre`, `kl_pre`, `kl_dwn`, `mixer_sum` (`a + b`). A user
+//! type models it with these members and no registration (examples/custom_strategy).
+template <class M>
+concept replay_mixer = requires(const M& m, std::int64_t step, index_t rows, objective_context<float>& cf,
+                                objective_context<double>& cd) {
+    typename std::bool_constant<M::needs_replay_batch>;
+    typename std::bool_constant<M::needs_student_replay_logits>;
+    typename std::bool_constant<M::needs_reference_replay_logits>;
+    typename std::bool_constant<M::needs_reference_train_logits>;
+    typename std::integral_constant<std::size_t, M::terms>;
+    { m.replace_rows(step, rows) } -> std::convertible_to<index_t>;
+    m.add_terms(cf);
+    m.add_terms(cd);
+};
+
+namespace detail {
+//! `value` if it is a number, else `value(step)` (a `schedule`).
+template <class C>
+double policy_value(const C& value, std::int64_t step) {
+    if constexpr (std::is_arithmetic_v<C>)
+        return static_cast<double>(value);
+    else
+        return static_cast<double>(value(step));
+}
+
+//! A coefficient at `step`, checked finite and >= 0.
+template <class C>
+double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
+    const double v = policy_value(c, step);
+    require(v >= 0 && v - v == 0, where, "coefficient",
+            "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step));
+    return v;
+}
+
+//! A fraction at `step`, checked in [0, 1].
+template <class F>
+double fraction_at(const F& f, std::int64_t step, std::string_view where) {
+    const double v = policy_value(f, step);
+    require(v >= 0 && v <= 1, where, "fraction", "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step));
+    return v;
+}
+} // namespace detail
+
+} // namespace selfreplay

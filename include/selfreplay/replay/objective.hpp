@@ -1,0 +1,141 @@
+#pragma once
+//! \file
+//! The combined objective of the paper, loss = NTP_theta(x) + sum_i c_i R_i, with its logit
+//! gradients: `mix_batch` (before the forward passes) and `evaluate_objective` (after them).
+//!
+//! A training step with a mixer `m` (the trainer owns the models and autodiff):
+//! 1. draw a replay batch r when `M::needs_replay_batch` (`source.draw(r)`);
+//! 2. `mix_batch(m, step, x, r)`: overwrites rows of x when m replaces rows;
+//! 3. run theta on x, and what m's `needs_*` members ask for: theta on r, pi on r, pi on x;
+//! 4. `evaluate_objective(m, step, inputs, gradients)`: the loss, its components, and
+//!    d loss / d logits for x and r, to backpropagate through theta.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "selfreplay/losses/cross_entropy.hpp"
+#include "selfreplay/replay/mixer.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+namespace detail {
+template <class M>
+constexpr void require_mixer() {
+    static_assert(replay_mixer<M>,
+                  "selfreplay: the mixer type does not model selfreplay::replay_mixer (it needs the static constexpr "
+                  "members needs_replay_batch, needs_student_replay_logits, needs_reference_replay_logits, "
+                  "needs_reference_train_logits, terms, and replace_rows(step, rows), add_terms(ctx))");
+}
+
+inline std::string shape_text(index_t a, index_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
+
+template <class T>
+void require_present(const strided_view<T, 2>& v, std::string_view argument, std::string_view why) {
+    require(v.data() != nullptr, "evaluate_objective", argument, std::string("is missing: ") + std::string(why));
+}
+
+template <class A>
+void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std::string_view argument,
+                   std::string_view what) {
+    if (v.extent(0) == rows && v.extent(1) == cols) return;
+    throw invalid_argument("evaluate_objective", argument,
+                           "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + std::string(what) + " is " +
+                               shape_text(rows, cols));
+}
+} // namespace detail
+
+//! Overwrites rows 0 .. n-1 of `train_tokens` ([B, L] int32, any tensor) with rows 0 .. n-1 of
+//! `replay_tokens` ([R, L]), n = `mixer.replace_rows(step, B)`, and returns n (0 for every mixer but
+//! `replace`). Throws `invalid_argument` when the replay batch has fewer than n rows or another
+//! sequence length.
+template <class M, class X, class Y>
+index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& replay_tokens) {
+    detail::require_mixer<M>();
+    auto x = view<2>(train_tokens);
+    static_assert(std::is_same_v<typename decltype(x)::element_type, std::int32_t>,
+                  "selfreplay::mix_batch: train_tokens must be a writable tensor of std::int32_t");
+    const index_t n = static_cast<index_t>(mixer.replace_rows(step, x.extent(0)));
+    if (n == 0) return 0;
+    const auto r = detail::token_rows(replay_tokens, x.extent(1), "mix_batch", "replay_tokens");
+    require(r.extent(0) >= n, "mix_batch", "replay_tokens",
+            "has " + std::to_string(r.extent(0)) + " rows, fewer than the " + std::to_string(n) + " rows to replace");
+    for (index_t b = 0; b < n; ++b)
+        for (index_t t = 0; t < x.extent(1); ++t) x(b, t) = r(b, t);
+    return n;
+}
+
+//! Evaluates loss = NTP_theta(x) + sum of the mixer's terms c_i R_i at `step` (NTP and KL with the
+//! reference code's semantics: last position not counted, mean over all positions), and, when
+//! `gradients.train` is given, writes d loss / d student_train_logits into it and
+//! d loss / d student_replay_logits into `gradients.replay` (overwriting both).
+//!
+//! Refuses (throws `invalid_argument` naming the input) a call that lacks an input the mixer
+//! needs (`M::needs_*`), a replay batch whose sequence length or vocabulary differs from the
+//! training batch's, reference logits whose shape differs from the student's, a gradient output
+//! of the wrong shape, a negative or non-finite coefficient, and token ids outside [0, V).
+template <class M, class T>
+objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const objective_inputs<T>& in,
+                                              const objective_gradients<T>& gradients = {},
+                                              const objective_options& options = {}) {
+    detail::require_mixer<M>();
+    static_assert(std::is_floating_point_v<T>, "selfreplay::evaluate_objective: logits must be float or double");
+    detail::require_present(in.train_tokens, "inputs.train_tokens", "the training batch is always required");
+    detail::require_present(in.student_train_logits, "inputs.student_train_logits",
+                            "theta's logits on the training batch are always required");
+    const index_t B = in.train_tokens.extent(0), L = in.train_tokens.extent(1), V = in.student_train_logits.extent(1);
+    detail::require_shape(in.student_train_logits, B * L, V, "inputs.student_train_logits",
+                                         "[B*L, V] for train_tokens " + detail::shape_text(B, L));
+    const bool grads = gradients.train.data() != nullptr;
+    if (grads)
+        detail::require_shape(gradients.train, B * L, V, "gradients.train", "student_train_logits");
+    if constexpr (M::needs_reference_train_logits) {
+        detail::require_present(in.reference_train_logits, "inputs.reference_train_logits",
+                                "this mixer needs pi's logits on the training batch (needs_reference_train_logits)");
+        detail::require_shape(in.reference_train_logits, B * L, V, "inputs.reference_train_logits",
+                                             "student_train_logits");
+    }
+    if constexpr (M::needs_student_replay_logits || M::needs_reference_replay_logits) {
+        detail::require_present(in.replay_tokens, "inputs.replay_tokens", "this mixer needs the replay batch");
+        require(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens",
+                "has sequence length " + std::to_string(in.replay_tokens.extent(1)) +
+                    " but the training batch has " + std::to_string(L));
+        const index_t R = in.replay_tokens.extent(0);
+        auto check_replay_logits = [&](const auto& v, std::string_view argument) {
+            require(v.extent(1) == V, "evaluate_objective", argument,
+                    "has vocabulary size " + std::to_string(v.extent(1)) + " but the training logits have " +
+                        std::to_string(V));
+            detail::require_shape(v, R * L, V, argument, "[R*L, V] for replay_tokens " + detail::shape_text(R, L));
+        };
+        if constexpr (M::needs_student_replay_logits) {
+            detail::require_present(in.student_replay_logits, "inputs.student_replay_logits",
+                                    "this mixer needs theta's logits on the replay batch (needs_student_replay_logits)");
+            check_replay_logits(in.student_replay_logits, "inputs.student_replay_logits");
+            if (grads) {
+                detail::require_present(gradients.replay, "gradients.replay",
+                                        "this mixer puts a gradient on theta's replay logits");
+                check_replay_logits(gradients.replay, "gradients.replay");
+            }
+        }
+        if constexpr (M::needs_reference_replay_logits) {
+            detail::require_present(in.reference_replay_logits, "inputs.reference_replay_logits",
+                                    "this mixer needs pi's logits on the replay batch (needs_reference_replay_logits)");
+            check_replay_logits(in.reference_replay_logits, "inputs.reference_replay_logits");
+        }
+    }
+
+    objective_result<M::terms> result;
+    const next_token_options ntp{.threads = options.threads};
+    result.train_ntp = grads ? next_token_loss(in.student_train_logits, in.train_tokens, gradients.train, ntp).value
+                             : next_token_loss(in.student_train_logits, in.train_tokens, ntp).value;
+    objective_context<T> ctx(step, in, gradients, L, options.threads, result.terms.data(), M::terms);
+    mixer.add_terms(ctx);
+    if (grads && (M::needs_student_replay_logits)) ctx.finish();
+    result.total = result.train_ntp;
+    for (const auto& t : result.terms) result.total += t.weighted;
+    return result;
+}
+
+} // namespace selfreplay
