@@ -71,12 +71,13 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
         if constexpr (Grad) {
             gradient_row(g, b, t, y >= 0, o.accumulate, s.get(1, V), [&](T* gp, bool acc) {
                 const T* xp = contiguous_row(x, b, t, s.get(0, V));
-                rv = acc ? cross_entropy_row<T, true, true>(xp, V, y, gp, gscale, s.get(2, V))
-                         : cross_entropy_row<T, true, false>(xp, V, y, gp, gscale, s.get(2, V));
+                T* wm = s.get(3, block_count(V));
+                rv = acc ? cross_entropy_row<T, true, true>(xp, V, y, gp, gscale, s.get(2, V), wm)
+                         : cross_entropy_row<T, true, false>(xp, V, y, gp, gscale, nullptr, wm);
             });
         } else if (y >= 0) {
             rv = cross_entropy_row<T, false, false>(contiguous_row(x, b, t, s.get(0, V)), V, y, nullptr, gscale,
-                                                    nullptr);
+                                                    nullptr, nullptr);
         }
         if (rv.status != row_status::ok) throw_row_status(rv.status, where, "logits", "logits", b, t);
         return rv.value;

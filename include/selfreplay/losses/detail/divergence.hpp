@@ -79,7 +79,9 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
         T* wa = G ? sc.get(2, V) : nullptr;
         T* wb = G ? sc.get(3, V) : nullptr;
         switch (o.kind) {
-        case divergence_kind::forward_kl: return kl_forward_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
+        case divergence_kind::forward_kl:
+            return kl_forward_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb,
+                                             G ? sc.get(5, 2 * block_count(V)) : nullptr);
         case divergence_kind::reverse_kl: return kl_reverse_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
         case divergence_kind::jsd: break;
         }

@@ -54,10 +54,10 @@ void require_same_rows(const position_rows<A>& a, const position_rows<B>& b, std
                                                 "' has shape " + show(b));
 }
 
-//! Per-thread scratch: `count` buffers of at least n elements each.
+//! Per-thread scratch: buffers (by index) of at least n elements each.
 template <class T>
 struct scratch {
-    std::vector<T> buffers[5];
+    std::vector<T> buffers[6];
     T* get(int k, index_t n) {
         if (static_cast<index_t>(buffers[k].size()) < n) buffers[k].resize(static_cast<std::size_t>(n));
         return buffers[k].data();

@@ -9,6 +9,7 @@
 //! inputs at the same index first.
 //! Not part of the public API.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -94,34 +95,73 @@ inline void put(T* g, index_t i, index_t c, simd::vec<T> v) noexcept {
     st(g, i, c, v);
 }
 
-//! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
-//! With Grad: g (+)= gscale * (softmax(x) - onehot(y)); `work` holds n elements when Acc.
-template <class T, bool Grad, bool Acc>
-inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work) noexcept {
+//! Elements per block of the single-read kernels: a block is read from memory once (max scan)
+//! and then served from L1 for the exponentials.
+inline constexpr index_t block_elems = 1024;
+
+//! Number of blocks of a row of n elements (the size of the kernels' `wm` scratch, per input).
+inline index_t block_count(index_t n) noexcept { return (n + block_elems - 1) / block_elems; }
+
+//! Block-wise max of x[i0, i1) and the running validity mask (NaN, +inf clear it).
+template <class T>
+inline T block_max(const T* x, index_t i0, index_t i1, simd::mask<T>& good) noexcept {
     using V = simd::vec<T>;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    constexpr index_t L = simd::lanes<T>;
+    V m = simd::splat(-inf);
+    for (index_t i = i0; i < i1; i += L) {
+        const V v = ld(x, i, std::min(L, i1 - i), -inf);
+        m = simd::vmax<T>(v, m);
+        good &= v < inf;
+    }
+    return simd::hmax<T>(m);
+}
+
+//! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
+//! With Grad: g (+)= gscale * (softmax(x) - onehot(y)). Single read of x: an online
+//! log-sum-exp over blocks (the running max rescales the sum), exponentials stored for the
+//! gradient pass; `work` holds n elements when Acc, `wm` block_count(n) elements.
+template <class T, bool Grad, bool Acc>
+inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm) noexcept {
+    using V = simd::vec<T>;
+    constexpr index_t L = simd::lanes<T>;
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
     row_value out;
-    T m{};
-    if ((out.status = check_row(x, n, m, false)) != row_status::ok) return out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
-    const V vm = simd::splat(m);
     T* e_out = Acc ? work : g;
-    V acc{};
+    simd::mask<T> good = simd::mask<T>{} - 1;
+    T m = ninf;
     double z = 0;
-    sweep<T>(
-        n,
-        [&](index_t i, index_t c) {
-            const V e = simd::exp(ld(x, i, c, -std::numeric_limits<T>::infinity()) - vm);
+    for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
+        const index_t i1 = std::min(n, i0 + block_elems);
+        const T nm = std::max(m, block_max(x, i0, i1, good));
+        if (nm > m && m != ninf) z *= std::exp(static_cast<double>(m) - static_cast<double>(nm));
+        m = nm;
+        const V vm = simd::splat(m == ninf ? T(0) : m);
+        V acc{};
+        for (index_t i = i0; i < i1; i += L) {
+            const index_t c = std::min(L, i1 - i);
+            if (i + block_elems < n) __builtin_prefetch(x + i + block_elems); // the next block
+            const V e = simd::exp(ld(x, i, c, ninf) - vm);
             if constexpr (Grad) st(e_out, i, c, e);
             acc += e;
-        },
-        [&] {
-            z += simd::hsum<T>(acc);
-            acc = V{};
-        });
+        }
+        z += simd::hsum<T>(acc);
+        if constexpr (Grad) wm[k] = m;
+    }
+    if (!simd::all<T>(good)) return {0, row_status::first_not_finite};
+    if (m == ninf) return {0, row_status::first_all_neg_inf};
     out.value = static_cast<double>(m) + std::log(z) - target_logit;
     if constexpr (Grad) {
-        const V coef = simd::splat(static_cast<T>(static_cast<double>(gscale) / z));
-        sweep<T>(n, [&](index_t i, index_t c) { put<Acc>(g, i, c, coef * ld(e_out, i, c, T(0))); });
+        for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
+            const index_t i1 = std::min(n, i0 + block_elems);
+            const double f = wm[k] == ninf ? 0.0 : std::exp(static_cast<double>(wm[k]) - static_cast<double>(m));
+            const V coef = simd::splat(static_cast<T>(static_cast<double>(gscale) * f / z));
+            for (index_t i = i0; i < i1; i += L) {
+                const index_t c = std::min(L, i1 - i);
+                put<Acc>(g, i, c, coef * ld(e_out, i, c, T(0)));
+            }
+        }
         g[y] -= gscale;
     }
     return out;
@@ -129,23 +169,45 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 
 //! Forward KL(p || q) for one row, p = softmax(r / tau) (reference), q = softmax(s / tau)
 //! (student): sum_v p_v (log p_v - log q_v). With Grad: g (+)= gscale * (q - p) (gscale includes
-//! 1 / tau). `wa`, `wb` hold n elements each.
+//! 1 / tau). Single read of s and r (online log-sum-exps over blocks, as cross_entropy_row);
+//! `wa`, `wb` hold n elements each, `wm` 2 * block_count(n).
+//! Accumulated: za = sum exp(a - ea), zb = sum exp(b - eb) and sum_ = sum exp(b - eb) * ((b - eb) - (a - ea))
+//! with a = s / tau, b = r / tau and ea, eb the running maxima (0 until one is finite);
+//! KL = sum_ / zb + log za - log zb.
 template <class T, bool Grad, bool Acc>
-inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa,
-                                T* wb) noexcept {
+inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa, T* wb,
+                                T* wm) noexcept {
     using V = simd::vec<T>;
+    constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    row_value out;
-    T ms{}, mr{};
-    if ((out.status = check_row(s, n, ms, false)) != row_status::ok) return out;
-    if ((out.status = check_row(r, n, mr, true)) != row_status::ok) return out;
-    const V it = simd::splat(inv_tau), va = simd::splat(ms * inv_tau), vb = simd::splat(mr * inv_tau);
+    const V it = simd::splat(inv_tau);
     T* ea_out = Acc ? wa : g;
-    V acc_a{}, acc_b{}, acc_s{};
+    simd::mask<T> good_s = simd::mask<T>{} - 1, good_r = good_s;
+    T ms = ninf, mr = ninf;         // running maxima of the raw logits
+    double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
     double za = 0, zb = 0, sum = 0;
-    sweep<T>(
-        n,
-        [&](index_t i, index_t c) {
+    for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
+        const index_t i1 = std::min(n, i0 + block_elems);
+        ms = std::max(ms, block_max(s, i0, i1, good_s));
+        mr = std::max(mr, block_max(r, i0, i1, good_r));
+        const double nsa = ms == ninf ? 0.0 : static_cast<double>(ms * inv_tau);
+        const double nsb = mr == ninf ? 0.0 : static_cast<double>(mr * inv_tau);
+        if (zb > 0 && (nsa != sa || nsb != sb)) {
+            const double f = std::exp(sb - nsb);
+            sum = f * (sum + zb * ((sb - nsb) - (sa - nsa)));
+            zb *= f;
+        }
+        if (za > 0 && nsa != sa) za *= std::exp(sa - nsa);
+        sa = nsa;
+        sb = nsb;
+        const V va = simd::splat(static_cast<T>(sa)), vb = simd::splat(static_cast<T>(sb));
+        V acc_a{}, acc_b{}, acc_s{};
+        for (index_t i = i0; i < i1; i += L) {
+            const index_t c = std::min(L, i1 - i);
+            if (i + block_elems < n) { // fetch the next block while computing this one
+                __builtin_prefetch(s + i + block_elems);
+                __builtin_prefetch(r + i + block_elems);
+            }
             const V a = ld(s, i, c, ninf) * it - va;
             const V b = ld(r, i, c, ninf) * it - vb;
             const V ea = simd::exp(a), eb = simd::exp(b);
@@ -156,20 +218,33 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
                 st(ea_out, i, c, ea);
                 st(wb, i, c, eb);
             }
-        },
-        [&] {
-            za += simd::hsum<T>(acc_a);
-            zb += simd::hsum<T>(acc_b);
-            sum += simd::hsum<T>(acc_s);
-            acc_a = acc_b = acc_s = V{};
-        });
+        }
+        za += simd::hsum<T>(acc_a);
+        zb += simd::hsum<T>(acc_b);
+        sum += simd::hsum<T>(acc_s);
+        if constexpr (Grad) {
+            wm[2 * k] = ms == ninf ? ninf : static_cast<T>(sa);
+            wm[2 * k + 1] = mr == ninf ? ninf : static_cast<T>(sb);
+        }
+    }
+    if (!simd::all<T>(good_s)) return {0, row_status::first_not_finite};
+    if (!simd::all<T>(good_r)) return {0, row_status::second_not_finite};
+    if (ms == ninf) return {0, row_status::first_all_neg_inf};
+    if (mr == ninf) return {0, row_status::second_all_neg_inf};
+    row_value out;
     out.value = sum / zb + std::log(za) - std::log(zb);
     if constexpr (Grad) {
-        const V ca = simd::splat(static_cast<T>(static_cast<double>(gscale) / za));
-        const V cb = simd::splat(static_cast<T>(static_cast<double>(gscale) / zb));
-        sweep<T>(n, [&](index_t i, index_t c) {
-            put<Acc>(g, i, c, ca * ld(ea_out, i, c, T(0)) - cb * ld(wb, i, c, T(0)));
-        });
+        for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
+            const index_t i1 = std::min(n, i0 + block_elems);
+            const double fa = wm[2 * k] == ninf ? 0.0 : std::exp(static_cast<double>(wm[2 * k]) - sa);
+            const double fb = wm[2 * k + 1] == ninf ? 0.0 : std::exp(static_cast<double>(wm[2 * k + 1]) - sb);
+            const V ca = simd::splat(static_cast<T>(static_cast<double>(gscale) * fa / za));
+            const V cb = simd::splat(static_cast<T>(static_cast<double>(gscale) * fb / zb));
+            for (index_t i = i0; i < i1; i += L) {
+                const index_t c = std::min(L, i1 - i);
+                put<Acc>(g, i, c, ca * ld(ea_out, i, c, T(0)) - cb * ld(wb, i, c, T(0)));
+            }
+        }
     }
     return out;
 }

@@ -101,7 +101,7 @@ inline bool all(mask<T> m) noexcept {
 //! exp(x) lane-wise for float, x <= 88: Cephes' expf (range reduction by ln 2 in two parts,
 //! degree-6 polynomial, 2^n by exponent bits); about 1 ulp. Inputs below -87.33 (including
 //! -inf) give exactly 0 (results there would be denormal or zero anyway).
-inline vec<float> exp(vec<float> x) noexcept {
+[[gnu::always_inline]] inline vec<float> exp(vec<float> x) noexcept {
     const vec<float> lo = splat(-87.3365447504f);
     const vec<float> xc = x < lo ? lo : x;
     const vec<float> t = xc * 1.44269504088896341f;
