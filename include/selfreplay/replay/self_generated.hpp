@@ -1,0 +1,200 @@
+#pragma once
+//! \file
+//! `self_generated`: replay sequences sampled from a frozen reference model (the paper's
+//! self-generated replay), generated a few batches ahead of use.
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "selfreplay/replay/detail/apportion.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
+#include "selfreplay/sampling/draw.hpp"
+#include "selfreplay/sampling/generate.hpp"
+#include "selfreplay/sampling/language_model.hpp"
+#include "selfreplay/sampling/processor.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! Settings of `self_generated`.
+struct self_generated_options {
+    //! One prompt per previous task or dataset (the paper: the dataset-id token alone, e.g. {{0}});
+    //! each non-empty, at most seq_len long, ids in [0, V).
+    std::vector<std::vector<std::int32_t>> prompts{};
+    //! Relative weight of each prompt (finite, >= 0, not all 0); empty: equal weights.
+    std::vector<double> weights{};
+    index_t batch_size = 0;     //!< replay sequences per batch (the reference code's `reg.batch_size`), >= 1
+    index_t seq_len = 0;        //!< full sequence length T, prompt included, >= 1
+    index_t buffer_batches = 1; //!< k: batches generated at once, ahead of use (`reg.buffer`), >= 1
+    std::uint64_t seed = 0;     //!< key of every row's random stream
+    int threads = 1;            //!< threads of the sampler (results do not depend on it)
+};
+
+//! Self-generated replay (Marek et al. 2026, reference code `sample_synthetic_batch`): sequences
+//! sampled from a frozen reference model pi through a sampler chain (default: plain ancestral
+//! sampling at temperature 1), starting from the prompts of the previous tasks, to full length T
+//! (no end-of-sequence stop).
+//!
+//! Rows are numbered globally (row g = the g-th sequence this source ever produces) and row g is
+//! sampled from the stream `counter_rng{seed, g}`; batch j holds rows j*B .. j*B+B-1 (B =
+//! batch_size), so the stream of a row is a function of (seed, batch counter, row in batch).
+//! Within each batch the rows are split over the prompts by weight (deterministic apportionment,
+//! each prompt's cumulative share within one row of exact; rows of prompt 0 first). Generation
+//! runs k = buffer_batches batches at a time in one call of `generate` (pi never changes, so it
+//! can run ahead); `draw` hands out the next rows, generating the next k batches when none are
+//! left. The reference model is held by reference: it must outlive the source and stay frozen.
+//!
+//! State (`save` / `restore`): the first row of the current block of k batches, the apportionment
+//! credits at its start, and the rows of it handed out; restoring regenerates that same block
+//! (same rows, same batching) and skips what was handed out, so a resumed run draws the very
+//! batches an uninterrupted one would.
+template <class Model, class Chain = no_processing, class Draw = categorical, class Logit = float>
+class self_generated {
+    static_assert(language_model<Model, Logit>,
+                  "selfreplay::self_generated: the model does not model selfreplay::language_model "
+                  "(vocab_size() and next_token_logits(prefixes, logits))");
+
+public:
+    //! \param model  the frozen reference model pi (held by reference)
+    //! \param options prompts, weights, sizes, seed (validated: throws `invalid_argument`)
+    //! \param chain  logits processors applied before each draw (e.g. `temperature{...} | top_p{...}`)
+    //! \param draw   the token sampler (default `categorical`: exact ancestral sampling)
+    self_generated(Model& model, self_generated_options options, Chain chain = {}, Draw draw = {})
+        : model_(&model), options_(std::move(options)), chain_(std::move(chain)), draw_(std::move(draw)) {
+        const auto& o = options_;
+        require(o.batch_size >= 1, "self_generated", "batch_size", "must be at least 1, got " + std::to_string(o.batch_size));
+        require(o.seq_len >= 1, "self_generated", "seq_len", "must be at least 1, got " + std::to_string(o.seq_len));
+        require(o.buffer_batches >= 1, "self_generated", "buffer_batches",
+                "must be at least 1, got " + std::to_string(o.buffer_batches));
+        require(o.threads >= 1, "self_generated", "threads", "must be at least 1, got " + std::to_string(o.threads));
+        require(!o.prompts.empty(), "self_generated", "prompts", "must hold at least one prompt");
+        const auto V = static_cast<index_t>(model.vocab_size());
+        for (std::size_t p = 0; p < o.prompts.size(); ++p) {
+            const auto& prompt = o.prompts[p];
+            require(!prompt.empty() && static_cast<index_t>(prompt.size()) <= o.seq_len, "self_generated", "prompts",
+                    "prompt " + std::to_string(p) + " has length " + std::to_string(prompt.size()) +
+                        "; prompts must hold 1 to seq_len = " + std::to_string(o.seq_len) + " tokens");
+            for (std::size_t i = 0; i < prompt.size(); ++i)
+                require(prompt[i] >= 0 && prompt[i] < V, "self_generated", "prompts",
+                        "prompt " + std::to_string(p) + " holds id " + std::to_string(prompt[i]) + " at position " +
+                            std::to_string(i) + ", outside the model's vocabulary [0, " + std::to_string(V) + ")");
+        }
+        require(o.weights.empty() || o.weights.size() == o.prompts.size(), "self_generated", "weights",
+                "must be empty or hold one weight per prompt (" + std::to_string(o.prompts.size()) + "), got " +
+                    std::to_string(o.weights.size()));
+        split_ = detail::apportioner(o.weights.empty() ? std::vector<double>(o.prompts.size(), 1.0) : o.weights,
+                                     "self_generated", "weights");
+        credits_at_block_ = split_.credits();
+    }
+
+    //! Writes the next `out.extent(0)` replay sequences into `out` ([n, seq_len] int32, any
+    //! tensor; n = batch_size for one batch), generating further batches as needed.
+    template <class X>
+    void draw(X&& out) {
+        const auto o = detail::token_rows(out, options_.seq_len, "self_generated::draw", "out");
+        const index_t T = options_.seq_len;
+        for (index_t r = 0; r < o.extent(0); ++r) {
+            while (!valid_ || used_ == block_rows()) next_block();
+            detail::copy_row_in(block_.data() + used_ * T, o, r);
+            ++used_;
+        }
+    }
+
+    index_t seq_len() const noexcept { return options_.seq_len; }       //!< T
+    index_t batch_size() const noexcept { return options_.batch_size; } //!< B
+    const self_generated_options& options() const noexcept { return options_; } //!< the settings
+    //! Global index of the next row `draw` hands out (rows handed out so far).
+    std::uint64_t rows_drawn() const noexcept { return block_start_ + static_cast<std::uint64_t>(used_); }
+    //! Number of `generate` calls made so far (one per block of k batches).
+    std::uint64_t generate_calls() const noexcept { return generate_calls_; }
+
+    //! Appends the state (position in the stream of rows, apportionment credits) to `w`.
+    void save(state_writer& w) const {
+        w.tag("self_generated");
+        w.put<std::uint64_t>(options_.seed);
+        w.put<std::int64_t>(options_.batch_size);
+        w.put<std::int64_t>(options_.seq_len);
+        w.put<std::int64_t>(options_.buffer_batches);
+        w.put<std::uint64_t>(block_start_);
+        w.put<std::int64_t>(valid_ ? used_ : 0);
+        w.put<std::uint8_t>(valid_ ? 1 : 0);
+        w.put_array(credits_at_block_);
+    }
+
+    //! Restores a state saved by `save` from a source with the same settings (and model).
+    void restore(state_reader& r) {
+        r.expect_tag("self_generated");
+        const auto seed = r.get<std::uint64_t>("seed");
+        const auto batch = r.get<std::int64_t>("batch_size");
+        const auto len = r.get<std::int64_t>("seq_len");
+        const auto k = r.get<std::int64_t>("buffer_batches");
+        if (seed != options_.seed || batch != options_.batch_size || len != options_.seq_len || k != options_.buffer_batches)
+            r.fail("holds a self_generated source with other settings (seed " + std::to_string(seed) + ", batch_size " +
+                   std::to_string(batch) + ", seq_len " + std::to_string(len) + ", buffer_batches " + std::to_string(k) + ")");
+        const auto start = r.get<std::uint64_t>("block start");
+        const auto used = r.get<std::int64_t>("rows used");
+        const bool valid = r.get<std::uint8_t>("block valid") != 0;
+        const auto credits = r.get_array<double>("credits");
+        if (credits.size() != split_.parts()) r.fail("holds credits for another number of prompts");
+        if (used < 0 || used > block_rows()) r.fail("holds an inconsistent position in the block");
+        split_.set_credits(credits, "self_generated::restore");
+        credits_at_block_ = credits;
+        block_start_ = start;
+        valid_ = false;
+        pending_skip_ = valid ? used : 0;
+        resume_block_ = valid;
+        used_ = 0;
+    }
+
+private:
+    index_t block_rows() const noexcept { return options_.batch_size * options_.buffer_batches; }
+
+    //! Generates the block of k batches following the current one (or, after `restore`, the block
+    //! being consumed when the state was saved, skipping the rows already handed out).
+    void next_block() {
+        if (valid_) {
+            block_start_ += static_cast<std::uint64_t>(block_rows());
+            credits_at_block_ = split_.credits();
+        } else if (!resume_block_) {
+            credits_at_block_ = split_.credits();
+        }
+        const index_t B = options_.batch_size, n = block_rows(), T = options_.seq_len;
+        std::vector<std::vector<std::int32_t>> prompts;
+        prompts.reserve(static_cast<std::size_t>(n));
+        split_.set_credits(credits_at_block_, "self_generated");
+        for (index_t j = 0; j < options_.buffer_batches; ++j) {
+            const auto counts = split_.next(B);
+            for (std::size_t p = 0; p < counts.size(); ++p)
+                for (index_t c = 0; c < counts[p]; ++c) prompts.push_back(options_.prompts[p]);
+        }
+        block_.assign(static_cast<std::size_t>(n * T), 0);
+        generate<Logit>(*model_, prompts,
+                        generate_options{.seed = options_.seed, .first_row = block_start_, .threads = options_.threads},
+                        make_view(block_.data(), {n, T}), chain_, draw_);
+        ++generate_calls_;
+        valid_ = true;
+        used_ = resume_block_ ? pending_skip_ : 0;
+        resume_block_ = false;
+        pending_skip_ = 0;
+    }
+
+    Model* model_;
+    self_generated_options options_;
+    Chain chain_;
+    Draw draw_;
+    detail::apportioner split_;
+    std::vector<double> credits_at_block_;
+    std::vector<std::int32_t> block_;
+    std::uint64_t block_start_ = 0; // global index of the block's first row
+    index_t used_ = 0;              // rows of the block handed out
+    bool valid_ = false;            // block_ holds the block starting at block_start_
+    bool resume_block_ = false;     // after restore: regenerate the block at block_start_ and skip
+    index_t pending_skip_ = 0;
+    std::uint64_t generate_calls_ = 0;
+};
+
+} // namespace selfreplay
