@@ -1,0 +1,42 @@
+#pragma once
+//! \file
+//! `sampling_context<T>`: the per-row state that a processor chain and a draw share while one
+//! token is sampled (the tokens so far, the surviving support, scratch buffers reused across
+//! rows so that the hot loop does not allocate).
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace selfreplay {
+
+//! Per-row working state of one sampling step, for logits of type `T`.
+//! Call `begin_row(history)` before processing each new row; keep one context per thread and
+//! reuse it (its buffers keep their capacity).
+//!
+//! Support invariant: when `has_support` is true, every token whose id is not in `support` has
+//! logit -inf (entries of `support` may themselves be -inf). Truncation processors (top-k, top-p,
+//! min-p, typical-p, temperature 0) set it, so later processors and the draw touch only the
+//! survivors instead of all V logits; processors that only lower logits keep it valid.
+template <class T = float>
+struct sampling_context {
+    std::span<const std::int32_t> history{}; //!< tokens of this row so far (prompt + generated), for penalties
+    bool has_support = false;                //!< see the support invariant
+    std::vector<std::int32_t> support;       //!< ids that may be finite when `has_support`
+
+    //! Starts a new row: sets `history`, clears the support.
+    void begin_row(std::span<const std::int32_t> row_history = {}) {
+        history = row_history;
+        has_support = false;
+        support.clear();
+    }
+
+    // scratch buffers (contents meaningless between calls)
+    std::vector<std::int32_t> ids;  //!< scratch: candidate ids
+    std::vector<T> values;          //!< scratch: candidate logits
+    std::vector<float> weights;     //!< scratch: candidate weights
+    std::vector<double> keys;       //!< scratch: sort keys
+    std::vector<double> sums;       //!< scratch: block sums of the categorical draw
+};
+
+} // namespace selfreplay

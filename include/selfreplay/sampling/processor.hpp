@@ -1,0 +1,76 @@
+#pragma once
+//! \file
+//! The `logits_processor` concept, compile-time chains built with `operator|`, and
+//! `process_row` (apply one processor or chain to one row of logits outside a generation loop).
+
+#include <concepts>
+#include <cstdint>
+#include <span>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "selfreplay/sampling/context.hpp"
+
+namespace selfreplay {
+
+//! A logits processor modifies one row of V logits in place:
+//! `p.process(std::span<T> row, sampling_context<T>& ctx)` (const member, `T` float or double).
+//! Masked tokens get -inf. `ctx.history` holds the tokens generated so far for processors that
+//! need them (penalties). Models: temperature, top_k, top_p, min_p, typical_p,
+//! repetition_penalty, frequency_penalty, presence_penalty, logit_bias, banned_tokens, and
+//! chains of them (`a | b | c`, applied left to right).
+template <class P, class T = float>
+concept logits_processor = requires(const P& p, std::span<T> row, sampling_context<T>& ctx) { p.process(row, ctx); };
+
+//! A processor chain: `std::tuple` of processors applied left to right; the tuple is walked at
+//! compile time (a fold over the index sequence), so a chain costs what its members cost.
+template <class... P>
+struct processor_chain {
+    std::tuple<P...> members; //!< the processors in application order
+
+    //! Applies every member to `row`, in order.
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>& ctx) const {
+        std::apply([&](const auto&... p) { (p.process(row, ctx), ...); }, members);
+    }
+};
+
+//! The empty chain: leaves the logits unchanged (plain ancestral sampling with a draw).
+using no_processing = processor_chain<>;
+
+namespace sampling_detail {
+template <class P>
+inline constexpr bool is_chain = false;
+template <class... P>
+inline constexpr bool is_chain<processor_chain<P...>> = true;
+
+template <class P>
+constexpr auto as_tuple(const P& p) {
+    if constexpr (is_chain<P>)
+        return p.members;
+    else
+        return std::tuple<P>(p);
+}
+} // namespace sampling_detail
+
+//! `a | b`: the chain applying `a` then `b` (chains are flattened: `(a | b) | c` holds three
+//! members). Both operands must model `logits_processor` for float logits.
+template <class A, class B>
+    requires logits_processor<A> && logits_processor<B>
+constexpr auto operator|(const A& a, const B& b) {
+    auto t = std::tuple_cat(sampling_detail::as_tuple(a), sampling_detail::as_tuple(b));
+    return std::apply([](auto&&... p) { return processor_chain<std::remove_cvref_t<decltype(p)>...>{{p...}}; }, t);
+}
+
+//! Applies processor `p` to one row with a fresh context (convenience outside generation).
+//! `history`: the tokens so far, for penalties.
+template <class P, class T>
+void process_row(const P& p, std::span<T> row, std::span<const std::int32_t> history = {}) {
+    static_assert(logits_processor<P, T>, "selfreplay::process_row: P does not model selfreplay::logits_processor");
+    sampling_context<T> ctx;
+    ctx.begin_row(history);
+    p.process(row, ctx);
+}
+
+} // namespace selfreplay

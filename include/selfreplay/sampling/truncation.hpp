@@ -1,0 +1,299 @@
+#pragma once
+//! \file
+//! Truncation processors: `top_k`, `top_p`, `min_p`, `typical_p`. Each keeps a set of tokens and
+//! sets every other logit to -inf, and records the kept set as the context's support.
+//!
+//! Tie rule (all four): the kept set is defined by a threshold on a per-token score, and every
+//! token tied with the threshold is kept. So top-k can keep more than k tokens when the k-th
+//! largest logit is tied, exactly like Hugging Face's `TopKLogitsWarper` (`scores < kth`), and
+//! no result depends on the order of tokens in the vocabulary.
+//!
+//! None of them sorts the vocabulary: top-k selects over per-chunk maxima then over the few
+//! candidates they admit; top-p bounds the nucleus with mass bands computed in the softmax pass
+//! and refines a weighted threshold over the candidates; min-p is a single threshold.
+//! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
+//! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+
+#include "selfreplay/sampling/context.hpp"
+#include "selfreplay/sampling/kernels.hpp"
+
+namespace selfreplay {
+
+namespace sampling_detail {
+
+//! Fills ctx.ids / ctx.values with the finite entries of the current support (or of the whole
+//! row when there is none; that pass also rejects NaN and +inf). Throws if none is finite.
+template <class T>
+void gather_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view where) {
+    ctx.ids.clear();
+    ctx.values.clear();
+    if (ctx.has_support) {
+        for (std::int32_t id : ctx.support) {
+            const T v = row[static_cast<std::size_t>(id)];
+            if (v > neg_inf<T>) ctx.ids.push_back(id), ctx.values.push_back(v);
+        }
+    } else {
+        max_checked(row.data(), row.size(), where);
+        collect_at_least(row.data(), row.size(), std::numeric_limits<T>::lowest(), ctx.ids, ctx.values);
+    }
+    require(!ctx.ids.empty(), where, "logits", "has every entry masked (-inf)");
+}
+
+//! Keeps the tokens with logit >= tau: in the support when there is one (ctx.ids / ctx.values
+//! must hold its finite entries), else over the whole row; records the new support.
+template <class T>
+void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
+    if (ctx.has_support) {
+        ctx.support.clear();
+        for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
+            if (ctx.values[k] >= tau)
+                ctx.support.push_back(ctx.ids[k]);
+            else
+                row[static_cast<std::size_t>(ctx.ids[k])] = neg_inf<T>;
+        }
+    } else {
+        ctx.support.clear();
+        mask_below(row.data(), row.size(), tau, ctx.support);
+        ctx.has_support = true;
+    }
+}
+
+//! Keeps every finite logit (checks the row, records the finite entries as the support).
+template <class T>
+void keep_all_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view where) {
+    gather_finite(row, ctx, where);
+    ctx.support.assign(ctx.ids.begin(), ctx.ids.end());
+    ctx.has_support = true;
+}
+
+//! The k-th largest of values (1-based k <= values.size()), via nth_element on a copy.
+template <class T>
+T kth_largest(const std::vector<T>& values, std::size_t k, std::vector<double>& scratch) {
+    scratch.assign(values.begin(), values.end());
+    std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k - 1), scratch.end(),
+                     std::greater<>());
+    return static_cast<T>(scratch[k - 1]);
+}
+
+} // namespace sampling_detail
+
+//! Top-k (Fan et al. 2018; HF `TopKLogitsWarper`, llama.cpp `top_k`): keeps the tokens whose
+//! logit is >= the k-th largest logit (ties with it kept), masks the rest. k >= the number of
+//! finite logits keeps them all. Throws for k < 1.
+//! Cost: one pass for per-chunk maxima (chunks of 64), a selection over the chunk maxima, one
+//! collecting pass, a selection over the candidates, one masking pass.
+struct top_k {
+    std::int32_t k = 0; //!< tokens to keep, >= 1
+
+    //! Throws `invalid_argument` unless k >= 1.
+    void check() const { require(k >= 1, "top_k", "k", "must be >= 1, got " + std::to_string(k)); }
+
+    //! Applies top-k to `row` in place.
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>& ctx) const {
+        using namespace sampling_detail;
+        check();
+        const auto kk = static_cast<std::size_t>(k);
+        if (!ctx.has_support) {
+            const std::size_t n = row.size();
+            constexpr std::size_t chunk = 64;
+            const std::size_t chunks = (n + chunk - 1) / chunk;
+            T cut = std::numeric_limits<T>::lowest();
+            if (kk < chunks) {
+                // chunk maxima: the k-th largest of them is <= the k-th largest logit
+                ctx.keys.resize(chunks);
+                for (std::size_t c = 0; c < chunks; ++c) {
+                    const std::size_t b = c * chunk, e = std::min(n, b + chunk);
+                    ctx.keys[c] = double(max_checked(row.data() + b, e - b, "top_k"));
+                }
+                std::nth_element(ctx.keys.begin(), ctx.keys.begin() + static_cast<std::ptrdiff_t>(kk - 1),
+                                 ctx.keys.end(), std::greater<>());
+                cut = std::max(cut, static_cast<T>(ctx.keys[kk - 1]));
+            } else {
+                max_checked(row.data(), n, "top_k");
+            }
+            ctx.ids.clear();
+            ctx.values.clear();
+            collect_at_least(row.data(), n, cut, ctx.ids, ctx.values);
+            require(!ctx.ids.empty(), "top_k", "logits", "has every entry masked (-inf)");
+        } else {
+            gather_finite(row, ctx, "top_k");
+        }
+        if (ctx.values.size() <= kk) { // the candidates are exactly the top k (or all finite logits)
+            keep_at_least(row, ctx, *std::min_element(ctx.values.begin(), ctx.values.end()));
+            return;
+        }
+        keep_at_least(row, ctx, kth_largest(ctx.values, kk, ctx.keys));
+    }
+};
+
+//! Top-p / nucleus sampling (Holtzman et al. 2020; HF `TopPLogitsWarper`): with probabilities
+//! p_i = softmax(logits), the threshold tau is the largest logit value such that the tokens
+//! with logit >= tau hold mass >= p; those are kept (ties with tau kept), the rest masked.
+//! Equivalently: sort by probability, keep the shortest prefix reaching mass p, then every token
+//! tied with its last member. p = 1 keeps every finite logit. Throws unless p is in (0, 1].
+struct top_p {
+    float p = 1.0f; //!< nucleus mass, in (0, 1]
+
+    //! Throws `invalid_argument` unless 0 < p <= 1.
+    void check() const {
+        require(p > 0.0f && p <= 1.0f, "top_p", "p", "must be in (0, 1], got " + std::to_string(p));
+    }
+
+    //! Applies top-p to `row` in place.
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>& ctx) const {
+        using namespace sampling_detail;
+        check();
+        if (p == 1.0f) return keep_all_finite(row, ctx, "top_p");
+        double z = 0;
+        T m;
+        if (!ctx.has_support) {
+            const T* x = row.data();
+            const std::size_t n = row.size();
+            m = max_checked(x, n, "top_p");
+            require(m > neg_inf<T>, "top_p", "logits", "has every entry masked (-inf)");
+            // softmax normaliser and the mass above four bands below the maximum
+            constexpr T band[4] = {T(-2), T(-4), T(-8), T(-16)};
+            T acc[lanes] = {}, s0[lanes] = {}, s1[lanes] = {}, s2[lanes] = {}, s3[lanes] = {};
+            std::size_t i = 0;
+            for (; i + lanes <= n; i += lanes)
+                for (std::size_t j = 0; j < lanes; ++j) {
+                    const T d = x[i + j] - m;
+                    const T e = exp_nonpositive<T>(d);
+                    acc[j] += e;
+                    s0[j] += d >= band[0] ? e : T(0);
+                    s1[j] += d >= band[1] ? e : T(0);
+                    s2[j] += d >= band[2] ? e : T(0);
+                    s3[j] += d >= band[3] ? e : T(0);
+                }
+            double s[4] = {};
+            for (std::size_t j = 0; j < lanes; ++j) {
+                z += double(acc[j]);
+                s[0] += double(s0[j]), s[1] += double(s1[j]), s[2] += double(s2[j]), s[3] += double(s3[j]);
+            }
+            for (; i < n; ++i) {
+                const T d = x[i] - m;
+                const double e = double(exp_nonpositive<T>(d));
+                z += e;
+                for (int b = 0; b < 4; ++b) s[b] += d >= band[b] ? e : 0.0;
+            }
+            T cut = std::numeric_limits<T>::lowest();
+            for (int b = 0; b < 4; ++b)
+                if (s[b] >= double(p) * z) {
+                    cut = m + band[b];
+                    break;
+                }
+            ctx.ids.clear();
+            ctx.values.clear();
+            collect_at_least(x, n, cut, ctx.ids, ctx.values);
+        } else {
+            gather_finite(row, ctx, "top_p");
+            m = *std::max_element(ctx.values.begin(), ctx.values.end());
+            for (T v : ctx.values) z += double(exp_nonpositive<T>(v - m));
+        }
+        // keys = -logit (ascending = most probable first), weights = unnormalised probabilities
+        const std::size_t c = ctx.values.size();
+        ctx.keys.resize(c);
+        ctx.weights.resize(c);
+        for (std::size_t i = 0; i < c; ++i) {
+            ctx.keys[i] = -double(ctx.values[i]);
+            ctx.weights[i] = static_cast<float>(exp_nonpositive<T>(ctx.values[i] - m));
+        }
+        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
+        keep_at_least(row, ctx, static_cast<T>(-kappa));
+    }
+};
+
+//! Min-p (Nguyen et al. 2024; HF `MinPLogitsWarper`, llama.cpp `min_p`): keeps the tokens with
+//! p_i >= p * p_max, evaluated in logit space as logit >= max_logit + ln(p) (as llama.cpp), ties
+//! kept. p = 0 keeps every finite logit, p = 1 only the maxima. Throws unless p is in [0, 1].
+struct min_p {
+    float p = 0.0f; //!< relative probability floor, in [0, 1]
+
+    //! Throws `invalid_argument` unless 0 <= p <= 1.
+    void check() const {
+        require(p >= 0.0f && p <= 1.0f, "min_p", "p", "must be in [0, 1], got " + std::to_string(p));
+    }
+
+    //! Applies min-p to `row` in place.
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>& ctx) const {
+        using namespace sampling_detail;
+        check();
+        T m;
+        if (ctx.has_support) {
+            gather_finite(row, ctx, "min_p");
+            m = *std::max_element(ctx.values.begin(), ctx.values.end());
+        } else {
+            m = max_checked(row.data(), row.size(), "min_p");
+            require(m > neg_inf<T>, "min_p", "logits", "has every entry masked (-inf)");
+        }
+        const T tau = p == 0.0f ? std::numeric_limits<T>::lowest() : static_cast<T>(double(m) + std::log(double(p)));
+        keep_at_least(row, ctx, std::min(tau, m));
+    }
+};
+
+//! Locally typical sampling (Meister et al. 2023; HF `TypicalLogitsWarper`): with p_i the
+//! softmax and H = -sum p_i ln p_i, orders tokens by |-ln p_i - H| (ascending) and keeps the
+//! shortest prefix whose mass reaches p, plus every token tied with its last member's score.
+//! p = 1 keeps every finite logit. Throws unless p is in (0, 1]. Scores are computed in double.
+struct typical_p {
+    float p = 1.0f; //!< mass to keep, in (0, 1]
+
+    //! Throws `invalid_argument` unless 0 < p <= 1.
+    void check() const {
+        require(p > 0.0f && p <= 1.0f, "typical_p", "p", "must be in (0, 1], got " + std::to_string(p));
+    }
+
+    //! Applies typical-p to `row` in place.
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>& ctx) const {
+        using namespace sampling_detail;
+        check();
+        if (p == 1.0f) return keep_all_finite(row, ctx, "typical_p");
+        gather_finite(row, ctx, "typical_p");
+        const bool had_support = ctx.has_support;
+        const std::size_t c = ctx.values.size();
+        const double m = double(*std::max_element(ctx.values.begin(), ctx.values.end()));
+        double z = 0, zd = 0;
+        for (T v : ctx.values) {
+            const double d = double(v) - m, e = std::exp(d);
+            z += e;
+            zd += e * d;
+        }
+        const double mean_d = zd / z; // sum_i p_i d_i, so |-ln p_i - H| = |mean_d - d_i|
+        ctx.keys.resize(c);
+        ctx.weights.resize(c);
+        for (std::size_t i = 0; i < c; ++i) {
+            const double d = double(ctx.values[i]) - m;
+            ctx.keys[i] = std::abs(mean_d - d);
+            ctx.weights[i] = static_cast<float>(std::exp(d));
+        }
+        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
+        if (!had_support) {
+            // every finite token is a candidate: mask all of the row first, then restore the kept
+            for (auto& v : row) v = neg_inf<T>;
+            ctx.has_support = true;
+        }
+        ctx.support.clear();
+        for (std::size_t i = 0; i < c; ++i) {
+            const auto id = static_cast<std::size_t>(ctx.ids[i]);
+            if (std::abs(mean_d - (double(ctx.values[i]) - m)) <= kappa) {
+                row[id] = ctx.values[i];
+                ctx.support.push_back(ctx.ids[i]);
+            } else {
+                row[id] = neg_inf<T>;
+            }
+        }
+    }
+};
+
+} // namespace selfreplay

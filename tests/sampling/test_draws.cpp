@@ -1,0 +1,185 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "brute.hpp"
+#include "selfreplay/sampling.hpp"
+
+using namespace selfreplay;
+
+namespace {
+
+constexpr float finf = std::numeric_limits<float>::infinity();
+
+// Processes `row` with `chain`, draws n tokens with `draw` (one fixed stream), and returns the
+// chi-square statistic against `expected` probabilities; fails if a zero-probability token is
+// drawn. Degrees of freedom = (#tokens with p > 0) - 1, returned in `dof`.
+template <class Chain, class Draw>
+double chi_square(std::vector<float> row, const Chain& chain, const Draw& draw, const std::vector<double>& expected,
+                  int n, double& dof, std::span<const std::int32_t> history = {}) {
+    sampling_context<float> ctx;
+    ctx.begin_row(history);
+    chain.process(std::span<float>(row), ctx);
+    counter_rng rng{.seed = 1234, .stream = 77};
+    std::vector<int> count(row.size(), 0);
+    for (int i = 0; i < n; ++i) {
+        const std::int32_t t = draw.draw(std::span<const float>(row), ctx, rng);
+        REQUIRE(t >= 0);
+        REQUIRE(static_cast<std::size_t>(t) < row.size());
+        ++count[static_cast<std::size_t>(t)];
+    }
+    double x = 0;
+    dof = -1;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+        if (expected[i] == 0) {
+            REQUIRE(count[i] == 0);
+            continue;
+        }
+        const double e = expected[i] * n;
+        x += (count[i] - e) * (count[i] - e) / e;
+        dof += 1;
+    }
+    return x;
+}
+
+const std::vector<float> base{1.2f, -0.3f, 0.8f, 2.0f, 0.0f, -1.5f, 1.9f, 0.4f, -0.7f, 1.0f, 0.6f, -2.2f};
+
+std::vector<double> base_d() { return {base.begin(), base.end()}; }
+
+} // namespace
+
+// Each case: N = 20000 draws from a fixed stream, chi-square goodness of fit against the
+// brute-force processed distribution, rejected at significance 1e-3. Power: a relative error of
+// 10% on a token of probability 0.05 shifts the statistic by about 10 on average, beyond the
+// critical value's margin over the dof only for gross errors; the exact-set tests cover masks.
+TEST_CASE("draws follow the processed distribution (chi-square, alpha = 1e-3)", "[sampling]") {
+    constexpr int n = 20000;
+    double dof = 0;
+    auto check = [&](const auto& chain, std::vector<double> processed, std::span<const std::int32_t> history = {}) {
+        const auto expected = brute::softmax(processed);
+        for (int d = 0; d < 2; ++d) {
+            const double x = d == 0 ? chi_square(base, chain, categorical{}, expected, n, dof, history)
+                                    : chi_square(base, chain, gumbel_max{}, expected, n, dof, history);
+            INFO("draw " << (d == 0 ? "categorical" : "gumbel_max") << " chi2 " << x << " dof " << dof);
+            if (dof >= 1) {
+                CHECK(x < brute::chi2_critical_1e3(dof));
+            }
+        }
+    };
+    const auto x0 = base_d();
+
+    SECTION("no processing, temperature") {
+        check(no_processing{}, x0);
+        auto x = x0;
+        for (auto& v : x) v = double(float(v) / 0.6f);
+        check(temperature{.t = 0.6f}, x);
+        x = x0;
+        for (auto& v : x) v = double(float(v) / 2.5f);
+        check(temperature{.t = 2.5f}, x);
+    }
+    SECTION("truncations") {
+        auto x = x0;
+        brute::apply(x, brute::top_k(x, 4));
+        check(top_k{.k = 4}, x);
+        double margin = 0;
+        x = x0;
+        brute::apply(x, brute::top_p(x, 0.8, margin));
+        check(top_p{.p = 0.8f}, x);
+        x = x0;
+        brute::apply(x, brute::min_p(x, 0.2));
+        check(min_p{.p = 0.2f}, x);
+        x = x0;
+        brute::apply(x, brute::typical_p(x, 0.6, margin));
+        check(typical_p{.p = 0.6f}, x);
+    }
+    SECTION("penalties, bias, bans") {
+        const std::vector<std::int32_t> history{3, 6, 6, 0};
+        auto x = x0;
+        for (int id : {0, 3, 6}) x[id] = x[id] < 0 ? x[id] * 1.5 : x[id] / 1.5;
+        check(repetition_penalty{.theta = 1.5f}, x, history);
+        x = x0;
+        x[3] -= 0.5 + 0.3, x[6] -= 1.0 + 0.3, x[0] -= 0.5 + 0.3;
+        check(frequency_penalty{.alpha = 0.5f} | presence_penalty{.alpha = 0.3f}, x, history);
+        x = x0;
+        x[5] += 2.0, x[3] = brute::ninf, x[6] = brute::ninf;
+        check(logit_bias{.bias = {{5, 2.0f}, {3, -finf}}} | banned_tokens{.ids = {6}}, x);
+    }
+    SECTION("a long chain") {
+        const std::vector<std::int32_t> history{3, 9};
+        auto x = x0;
+        for (int id : {3, 9}) x[id] = x[id] < 0 ? x[id] * 1.3 : x[id] / 1.3;
+        for (auto& v : x) v = double(float(v) / 0.8f);
+        brute::apply(x, brute::top_k(x, 8));
+        double margin = 0;
+        brute::apply(x, brute::top_p(x, 0.9, margin));
+        brute::apply(x, brute::min_p(x, 0.05));
+        check(repetition_penalty{.theta = 1.3f} | temperature{.t = 0.8f} | top_k{.k = 8} | top_p{.p = 0.9f} |
+                  min_p{.p = 0.05f},
+              x, history);
+    }
+}
+
+TEST_CASE("categorical on a large dense row matches the softmax (chi-square over 32 groups)", "[sampling]") {
+    // V = 3000 logits; tokens grouped by id into 32 groups of equal size; 20000 draws.
+    std::mt19937 gen(3);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    std::vector<float> row(3000);
+    for (auto& v : row) v = normal(gen);
+    const auto p = brute::softmax(std::vector<double>(row.begin(), row.end()));
+    std::vector<double> expected(32, 0.0);
+    for (std::size_t i = 0; i < row.size(); ++i) expected[i * 32 / row.size()] += p[i];
+    std::vector<int> count(32, 0);
+    sampling_context<float> ctx;
+    ctx.begin_row();
+    counter_rng rng{.seed = 9};
+    constexpr int n = 20000;
+    for (int i = 0; i < n; ++i) ++count[static_cast<std::size_t>(categorical{}.draw(std::span<const float>(row), ctx, rng)) * 32 / row.size()];
+    double x = 0;
+    for (int g = 0; g < 32; ++g) x += (count[g] - expected[g] * n) * (count[g] - expected[g] * n) / (expected[g] * n);
+    CHECK(x < brute::chi2_critical_1e3(31));
+}
+
+TEST_CASE("greedy and temperature 0 return the argmax; draws reject bad rows", "[sampling]") {
+    sampling_context<float> ctx;
+    counter_rng rng{};
+    std::vector<float> row{0.5f, 3.0f, -1.0f, 3.0f};
+    ctx.begin_row();
+    CHECK(greedy{}.draw(std::span<const float>(row), ctx, rng) == 1);
+    CHECK(rng.counter == 0);
+    auto r = row;
+    CHECK(sample_token(std::span<float>(r), temperature{.t = 0.0f}, categorical{}, ctx, rng) == 1);
+    r = row;
+    CHECK(sample_token(std::span<float>(r), top_k{.k = 2}, greedy{}, ctx, rng) == 1);
+
+    const std::vector<float> masked(10, -finf);
+    std::vector<float> nan_row(10, 0.0f);
+    nan_row[4] = NAN;
+    ctx.begin_row();
+    CHECK_THROWS_WITH(categorical{}.draw(std::span<const float>(masked), ctx, rng), Catch::Contains("every entry masked"));
+    CHECK_THROWS_WITH(gumbel_max{}.draw(std::span<const float>(masked), ctx, rng), Catch::Contains("every entry masked"));
+    CHECK_THROWS_WITH(greedy{}.draw(std::span<const float>(masked), ctx, rng), Catch::Contains("every entry masked"));
+    CHECK_THROWS_WITH(categorical{}.draw(std::span<const float>(nan_row), ctx, rng), Catch::Contains("NaN"));
+    CHECK_THROWS_WITH(gumbel_max{}.draw(std::span<const float>(nan_row), ctx, rng), Catch::Contains("NaN"));
+    CHECK_THROWS_WITH(greedy{}.draw(std::span<const float>(nan_row), ctx, rng), Catch::Contains("NaN"));
+
+    // a row whose only finite tokens are banned
+    std::vector<float> two{-finf, 1.0f, 2.0f};
+    CHECK_THROWS_WITH(sample_token(std::span<float>(two), banned_tokens{.ids = {1, 2}}, categorical{}, ctx, rng),
+                      Catch::Contains("every entry masked"));
+    static_assert(token_sampler<categorical> && token_sampler<gumbel_max> && token_sampler<greedy, double>);
+}
+
+TEST_CASE("the draw depends only on the stream state", "[sampling]") {
+    std::vector<float> row(1000);
+    for (std::size_t i = 0; i < row.size(); ++i) row[i] = float(std::sin(double(i)));
+    sampling_context<float> a, b;
+    a.begin_row();
+    b.begin_row();
+    counter_rng r1{.seed = 3, .stream = 8}, r2 = r1;
+    for (int i = 0; i < 50; ++i)
+        CHECK(categorical{}.draw(std::span<const float>(row), a, r1) == categorical{}.draw(std::span<const float>(row), b, r2));
+    CHECK(r1.counter == 100); // two words per categorical draw
+}
