@@ -11,3 +11,4 @@
 #include "selfreplay/schedules.hpp"
 #include "selfreplay/metrics.hpp"
 #include "selfreplay/sampling.hpp"
+#include "selfreplay/compose.hpp"
