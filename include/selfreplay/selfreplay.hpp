@@ -9,5 +9,6 @@
 #include "selfreplay/losses.hpp"
 #include "selfreplay/replay.hpp"
 #include "selfreplay/schedules.hpp"
+#include "selfreplay/metrics.hpp"
 #include "selfreplay/sampling.hpp"
 #include "selfreplay/compose.hpp"

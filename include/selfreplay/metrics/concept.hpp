@@ -1,0 +1,30 @@
+#pragma once
+//! \file
+//! The `forgetting_metric` concept: an accumulator that takes values in pieces, merges exactly
+//! with another accumulator of the same metric, and reports one number.
+
+#include <concepts>
+#include <cstdint>
+
+namespace selfreplay {
+
+//! An accumulator of one forgetting metric.
+//!
+//! Required expressions, for `A a; const A b;`:
+//! - `a.merge(b)`: afterwards `a` holds everything `b` held as well;
+//! - `b.value()` -> convertible to `double`: the metric (throws `invalid_argument` when it is
+//!   undefined, e.g. nothing was added to a mean);
+//! - `b.count()` -> convertible to `std::int64_t`: how many values went in.
+//! Each model also has its own `add(...)` overloads (what it measures decides what it takes).
+//!
+//! Law (tested for every model with random split points): adding values to several
+//! accumulators and merging them gives the same `value()` as adding all of them to one, bit for
+//! bit (sums are kept exactly with `exact_sum`). Trivial model to copy: `mean_loss`.
+template <class A>
+concept forgetting_metric = std::copyable<A> && std::default_initializable<A> && requires(A& a, const A& b) {
+    a.merge(b);
+    { b.value() } -> std::convertible_to<double>;
+    { b.count() } -> std::convertible_to<std::int64_t>;
+};
+
+} // namespace selfreplay

@@ -1,0 +1,244 @@
+#pragma once
+//! \file
+//! Mean accumulators over per-position values: `mean_loss` (the loss on previous-distribution
+//! data, `prev_ntp`, or new data, `valid_ntp`), `mean_kl` (`prev_kl`, `valid_kl`),
+//! `forgetting` (the paper's: loss now minus loss before finetuning) and `second_half_loss`.
+//!
+//! They take values the losses module already computed (its `per_position` [B, T] output, or a
+//! `reduction::sum` value with its position count): nothing here recomputes a softmax.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "selfreplay/losses/common.hpp"
+#include "selfreplay/metrics/detail/elements.hpp"
+#include "selfreplay/metrics/exact_sum.hpp"
+#include "selfreplay/tensor/concept.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+namespace detail {
+struct loss_tag {
+    static constexpr const char* name = "mean_loss";
+};
+struct kl_tag {
+    static constexpr const char* name = "mean_kl";
+};
+} // namespace detail
+
+//! The mean of the values added: sum / count, with the sum kept exactly (`exact_sum`), so
+//! merging accumulators is exact and order-free. `Tag` only names the metric in error messages
+//! and keeps a KL mean from being merged into a loss mean; use `mean_loss` or `mean_kl`.
+//!
+//! Ways to add, freely mixed:
+//! - `add(x)`: one value;
+//! - `add(values)`: every element of any `tensor` model (for instance the losses' [B, T]
+//!   `per_position` output: with the paper's convention the last position holds 0 and is
+//!   counted, which reproduces `reduction::mean_all`);
+//! - `add(values, mask)`: the elements of a [B, T] tensor where `mask` is nonzero
+//!   (`reduction::mean_counted`);
+//! - `add_sum(sum, n)`: a partial sum over `n` values (a `reduction::sum` loss with B * T or its
+//!   counted positions).
+//! NaN or infinite values are rejected with `invalid_argument` naming the element.
+template <class Tag>
+class basic_mean {
+public:
+    //! Adds one value.
+    void add(double x) {
+        require_finite(x, "x");
+        sum_.add(x);
+        ++count_;
+    }
+
+    //! Adds every element of `values` (any `tensor` model of floating-point elements; for a
+    //! dynamic-rank backend pass `view<R>(x)`).
+    template <class X>
+        requires tensor<X>
+    void add(const X& values) {
+        const auto v = selfreplay::view(values);
+        static_assert(std::is_floating_point_v<typename decltype(v)::value_type>,
+                      "selfreplay::mean: the values must be floating-point");
+        exact_sum local;
+        index_t flat = 0;
+        detail::for_each_offset(
+            v.extents(),
+            [&](index_t off) {
+                const double x = static_cast<double>(v.data()[off]);
+                detail::require_finite_element(x, v.extents(), flat++, where(), "values");
+                local.add(x);
+            },
+            v.strides());
+        sum_.merge(local);
+        count_ += v.size();
+    }
+
+    //! Adds the elements of the [B, T] tensor `values` at positions where `mask` is nonzero
+    //! (the losses' `position_mask`; an empty mask counts every position).
+    template <class X>
+        requires tensor<X>
+    void add(const X& values, const position_mask& mask) {
+        const auto v = selfreplay::view<2>(values);
+        static_assert(std::is_floating_point_v<typename decltype(v)::value_type>,
+                      "selfreplay::mean: the values must be floating-point");
+        if (!mask.empty() && (mask.extent(0) != v.extent(0) || mask.extent(1) != v.extent(1)))
+            throw invalid_argument(where(), "mask",
+                                   "has shape [" + std::to_string(mask.extent(0)) + ", " + std::to_string(mask.extent(1)) +
+                                       "] but 'values' has shape [" + std::to_string(v.extent(0)) + ", " +
+                                       std::to_string(v.extent(1)) + "]");
+        exact_sum local;
+        std::int64_t n = 0;
+        for (index_t b = 0; b < v.extent(0); ++b)
+            for (index_t t = 0; t < v.extent(1); ++t) {
+                if (!mask(b, t)) continue;
+                const double x = static_cast<double>(v(b, t));
+                detail::require_finite_element(x, v.extents(), b * v.extent(1) + t, where(), "values");
+                local.add(x);
+                ++n;
+            }
+        sum_.merge(local);
+        count_ += n;
+    }
+
+    //! Adds a partial sum `sum` over `n >= 0` values.
+    void add_sum(double sum, std::int64_t n) {
+        require_finite(sum, "sum");
+        if (n < 0) throw invalid_argument(where(), "n", "must be >= 0, got " + std::to_string(n));
+        if (n == 0 && sum != 0.0) throw invalid_argument(where(), "sum", "must be 0 when n is 0, got " + std::to_string(sum));
+        sum_.add(sum);
+        count_ += n;
+    }
+
+    //! Adds everything `other` holds (exact).
+    void merge(const basic_mean& other) {
+        sum_.merge(other.sum_);
+        count_ += other.count_;
+    }
+
+    //! sum / count. Throws `invalid_argument` when nothing was added.
+    double value() const {
+        if (count_ == 0) throw invalid_argument(std::string(Tag::name) + "::value", "count", "is 0: nothing was added");
+        return sum_.value() / static_cast<double>(count_);
+    }
+    //! The exact sum, rounded once.
+    double sum() const { return sum_.value(); }
+    //! Number of values added.
+    std::int64_t count() const noexcept { return count_; }
+
+private:
+    static std::string where() { return std::string(Tag::name) + "::add"; }
+    static void require_finite(double x, const char* argument) {
+        if (!std::isfinite(x)) throw invalid_argument(where(), argument, "must be finite, got " + std::to_string(x));
+    }
+
+    exact_sum sum_;
+    std::int64_t count_ = 0;
+};
+
+//! Mean next-token loss in nats (the paper's `prev_ntp` on previous-distribution data,
+//! `valid_ntp` on new data). A `forgetting_metric`.
+using mean_loss = basic_mean<detail::loss_tag>;
+
+//! Mean KL(pi || theta) in nats over per-position values from the losses module (`prev_kl`,
+//! `valid_kl` in the paper). A `forgetting_metric`.
+using mean_kl = basic_mean<detail::kl_tag>;
+
+//! The paper's forgetting: the mean loss on previous-distribution data now minus the same loss
+//! before finetuning, `loss_before` (nats; > 0 means forgotten). A `forgetting_metric`:
+//! `add` overloads are those of `mean_loss`; `merge` requires the same `loss_before`.
+class forgetting {
+public:
+    //! Forgetting relative to a loss of 0 (set the real baseline with the other constructor).
+    forgetting() = default;
+    //! Forgetting relative to `loss_before` (the previous-distribution loss of theta_0 = pi).
+    explicit forgetting(double loss_before) : before_(loss_before) {
+        if (!std::isfinite(loss_before))
+            throw invalid_argument("forgetting", "loss_before", "must be finite, got " + std::to_string(loss_before));
+    }
+
+    //! Adds values as `mean_loss::add` does.
+    template <class... A>
+    void add(const A&... args) {
+        after_.add(args...);
+    }
+    //! Adds a partial sum as `mean_loss::add_sum` does.
+    void add_sum(double sum, std::int64_t n) { after_.add_sum(sum, n); }
+    //! Adds everything `other` holds; throws `invalid_argument` if its `loss_before` differs.
+    void merge(const forgetting& other) {
+        if (other.before_ != before_)
+            throw invalid_argument("forgetting::merge", "other",
+                                   "has loss_before " + std::to_string(other.before_) + " but this one has " +
+                                       std::to_string(before_));
+        after_.merge(other.after_);
+    }
+    //! mean loss now - loss_before. Throws `invalid_argument` when nothing was added.
+    double value() const { return after_.value() - before_; }
+    //! Number of values added.
+    std::int64_t count() const noexcept { return after_.count(); }
+    //! The baseline.
+    double loss_before() const noexcept { return before_; }
+    //! The mean loss now.
+    const mean_loss& loss_after() const noexcept { return after_; }
+
+private:
+    double before_ = 0.0;
+    mean_loss after_;
+};
+
+//! Mean loss over the second half of each sequence only: positions t >= T / 2 (integer
+//! division; the middle position of an odd T belongs to the second half) of a [B, T]
+//! per-position tensor. Late positions have long contexts, so this isolates in-context
+//! ability from the first tokens' unconditional guesses. A `forgetting_metric`.
+class second_half_loss {
+public:
+    //! Adds positions t >= T/2 of the [B, T] tensor `per_position`.
+    template <class X>
+        requires tensor<X>
+    void add(const X& per_position) {
+        add(per_position, position_mask{});
+    }
+    //! Adds positions t >= T/2 of `per_position` where `mask` (the losses' `position_mask`,
+    //! [B, T]) is nonzero.
+    template <class X>
+        requires tensor<X>
+    void add(const X& per_position, const position_mask& mask) {
+        const auto v = selfreplay::view<2>(per_position);
+        static_assert(std::is_floating_point_v<typename decltype(v)::value_type>,
+                      "selfreplay::second_half_loss: the values must be floating-point");
+        if (!mask.empty() && (mask.extent(0) != v.extent(0) || mask.extent(1) != v.extent(1)))
+            throw invalid_argument("second_half_loss::add", "mask", "must have the shape of 'per_position'");
+        exact_sum local;
+        std::int64_t n = 0;
+        for (index_t b = 0; b < v.extent(0); ++b)
+            for (index_t t = v.extent(1) / 2; t < v.extent(1); ++t) {
+                if (!mask(b, t)) continue;
+                const double x = static_cast<double>(v(b, t));
+                detail::require_finite_element(x, v.extents(), b * v.extent(1) + t, "second_half_loss::add",
+                                               "per_position");
+                local.add(x);
+                ++n;
+            }
+        sum_.merge(local);
+        count_ += n;
+    }
+    //! Adds everything `other` holds (exact).
+    void merge(const second_half_loss& other) {
+        sum_.merge(other.sum_);
+        count_ += other.count_;
+    }
+    //! The mean. Throws `invalid_argument` when nothing was added.
+    double value() const {
+        if (count_ == 0) throw invalid_argument("second_half_loss::value", "count", "is 0: nothing was added");
+        return sum_.value() / static_cast<double>(count_);
+    }
+    //! Number of positions added.
+    std::int64_t count() const noexcept { return count_; }
+
+private:
+    exact_sum sum_;
+    std::int64_t count_ = 0;
+};
+
+} // namespace selfreplay
