@@ -9,6 +9,7 @@
 #include "selfreplay/replay/objective.hpp"
 #include "selfreplay/replay/reservoir_buffer.hpp"
 #include "selfreplay/replay/ring_buffer.hpp"
+#include "selfreplay/replay/self_generated.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 #include "selfreplay/replay/task_balanced_buffer.hpp"

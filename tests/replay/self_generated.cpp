@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "selfreplay/replay.hpp"
-#include "selfreplay/replay/self_generated.hpp"
 #include "selfreplay/sampling.hpp"
 #include "support.hpp"
 
