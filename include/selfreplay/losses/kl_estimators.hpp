@@ -39,15 +39,17 @@ struct kl_estimate_options {
 
 namespace detail {
 
+//! A [B, T] or [N] tensor of log-probabilities as a [B, T] (or [1, N]) read-only view.
 template <class X>
-strided_view<const std::remove_const_t<view_element_t<X, 2>>, 2> logprob_view(const X& x) {
+auto logprob_view(const X& x) {
     constexpr std::size_t R = tensor_traits<std::remove_cvref_t<X>>::rank;
-    if constexpr (R == 1) {
-        const auto v = selfreplay::view<1>(x);
-        return {v.data(), {1, v.extent(0)}, {0, v.stride(0)}};
-    } else {
-        return selfreplay::view<2>(x);
-    }
+    static_assert(R == 1 || R == 2, "selfreplay::kl_estimate: log-probabilities must be [B, T] or [N]");
+    const auto v = selfreplay::view<R>(x);
+    using E = std::remove_const_t<typename decltype(v)::element_type>;
+    if constexpr (R == 1)
+        return strided_view<const E, 2>(v.data(), {1, v.extent(0)}, {0, v.stride(0)});
+    else
+        return strided_view<const E, 2>(v);
 }
 
 template <bool Grad, class P, class R, class G>
