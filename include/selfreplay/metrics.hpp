@@ -11,4 +11,5 @@
 #include "selfreplay/metrics/curves.hpp"
 #include "selfreplay/metrics/exact_sum.hpp"
 #include "selfreplay/metrics/mean.hpp"
+#include "selfreplay/metrics/report.hpp"
 #include "selfreplay/metrics/weights.hpp"
