@@ -127,9 +127,13 @@ def normal(scale=2.0, ref_noise=1.0):
     return gen
 
 
-def extreme(g, B, T, V):  # logits of magnitude up to 1e4, both signs
-    s = (torch.rand(B, T, V, generator=g, dtype=torch.float64) * 2 - 1) * 1e4
-    r = s + (torch.rand(B, T, V, generator=g, dtype=torch.float64) * 2 - 1) * 5.0
+def extreme(g, B, T, V):
+    """Logits of magnitude 1e4: each row sits at +1e4 or -1e4 (the reference at the opposite sign),
+    a third of its entries 2e4 lower, plus O(1) noise, so that the softmax is not one-hot."""
+    sign = torch.where(torch.rand(B, T, 1, generator=g) < 0.5, 1.0, -1.0).double()
+    low = (torch.rand(B, T, V, generator=g) < 1.0 / 3).double() * -2e4
+    s = 1e4 * sign + low + torch.randn(B, T, V, generator=g, dtype=torch.float64) * 2
+    r = -1e4 * sign + low + torch.randn(B, T, V, generator=g, dtype=torch.float64) * 2
     return s, r
 
 

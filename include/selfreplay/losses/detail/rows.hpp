@@ -324,17 +324,18 @@ inline row_value jsd_row(const T* s, const T* r, index_t n, T inv_tau, T beta, T
             zb += simd::hsum<T>(acc_b);
             acc_a = acc_b = V{};
         });
-    // log-normalisers: log q = s / tau - la, log p = r / tau - lb
-    const V la = simd::splat(static_cast<T>(static_cast<double>(ms * inv_tau) + std::log(za)));
-    const V lb = simd::splat(static_cast<T>(static_cast<double>(mr * inv_tau) + std::log(zb)));
+    // log q = (s / tau - max) - log za: the small log za is subtracted after the max shift, so that
+    // large logits (|s| ~ 1e4 in float) keep their precision
+    const V la = simd::splat(static_cast<T>(std::log(za)));
+    const V lb = simd::splat(static_cast<T>(std::log(zb)));
     const V vbeta = simd::splat(beta), vgamma = simd::splat(T(1) - beta);
     V acc_j{}, acc_k{};
     double jsd = 0, kl_qm = 0;
     sweep<T>(
         n,
         [&](index_t i, index_t c) {
-            const V lq = ld(s, i, c, ninf) * it - la;
-            const V lp = ld(r, i, c, ninf) * it - lb;
+            const V lq = (ld(s, i, c, ninf) * it - va) - la;
+            const V lp = (ld(r, i, c, ninf) * it - vb) - lb;
             const V q = simd::exp(lq), p = simd::exp(lp);
             const V lm = simd::log<T>(vbeta * p + vgamma * q);
             const V tp = simd::select<T>(p > T(0), p * (lp - lm), V{});
