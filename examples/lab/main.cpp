@@ -12,6 +12,7 @@
 
 #include "experiment.hpp"
 #include "report.hpp"
+#include "text.hpp"
 
 namespace {
 
@@ -73,6 +74,7 @@ double parse_real(const std::string& flag, const std::string& v, double lo, doub
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "text") return lab::run_text(argc - 1, argv + 1);
     lab::toy_options o;
     std::string out = "results";
     std::vector<std::string> args(argv + 1, argv + argc);
