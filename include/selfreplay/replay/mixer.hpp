@@ -210,8 +210,8 @@ double policy_value(const C& value, std::int64_t step) {
 template <class C>
 double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
     const double v = policy_value(c, step);
-    require(v >= 0 && v - v == 0, where, "coefficient",
-            "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step));
+    check(v >= 0 && v - v == 0, where, "coefficient",
+          [&] { return "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step); });
     return v;
 }
 
@@ -219,7 +219,8 @@ double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
 template <class F>
 double fraction_at(const F& f, std::int64_t step, std::string_view where) {
     const double v = policy_value(f, step);
-    require(v >= 0 && v <= 1, where, "fraction", "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step));
+    check(v >= 0 && v <= 1, where, "fraction",
+          [&] { return "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step); });
     return v;
 }
 } // namespace detail

@@ -130,8 +130,9 @@ struct mixer_sum {
     //! Sum of the parts' replaced rows; throws `invalid_argument` when it exceeds B.
     index_t replace_rows(std::int64_t step, index_t batch_rows) const {
         const index_t n = std::apply([&](const auto&... m) { return (index_t{0} + ... + static_cast<index_t>(m.replace_rows(step, batch_rows))); }, parts);
-        require(n <= batch_rows, "mixer_sum", "parts",
-                "replace " + std::to_string(n) + " rows in total, more than the batch's " + std::to_string(batch_rows));
+        detail::check(n <= batch_rows, "mixer_sum", "parts", [&] {
+            return "replace " + std::to_string(n) + " rows in total, more than the batch's " + std::to_string(batch_rows);
+        });
         return n;
     }
     //! Each part's terms, in order.

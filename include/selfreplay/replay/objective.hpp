@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/replay/mixer.hpp"
@@ -34,16 +35,21 @@ inline std::string shape_text(index_t a, index_t b) { return "[" + std::to_strin
 
 template <class T>
 void require_present(const strided_view<T, 2>& v, std::string_view argument, std::string_view why) {
-    require(v.data() != nullptr, "evaluate_objective", argument, std::string("is missing: ") + std::string(why));
+    check(v.data() != nullptr, "evaluate_objective", argument, [&] { return "is missing: " + std::string(why); });
 }
 
-template <class A>
-void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std::string_view argument,
-                   std::string_view what) {
+//! Throws unless `v` is [rows, cols]; `what` (a string, or a callable returning one, called only
+//! on failure) names what it must match.
+template <class A, class W>
+void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std::string_view argument, W&& what) {
     if (v.extent(0) == rows && v.extent(1) == cols) return;
+    std::string w;
+    if constexpr (std::is_invocable_v<W>)
+        w = what();
+    else
+        w = std::string(what);
     throw invalid_argument("evaluate_objective", argument,
-                           "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + std::string(what) + " is " +
-                               shape_text(rows, cols));
+                           "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + w + " is " + shape_text(rows, cols));
 }
 } // namespace detail
 
@@ -60,8 +66,9 @@ index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& 
     const index_t n = static_cast<index_t>(mixer.replace_rows(step, x.extent(0)));
     if (n == 0) return 0;
     const auto r = detail::token_rows(replay_tokens, x.extent(1), "mix_batch", "replay_tokens");
-    require(r.extent(0) >= n, "mix_batch", "replay_tokens",
-            "has " + std::to_string(r.extent(0)) + " rows, fewer than the " + std::to_string(n) + " rows to replace");
+    detail::check(r.extent(0) >= n, "mix_batch", "replay_tokens", [&] {
+        return "has " + std::to_string(r.extent(0)) + " rows, fewer than the " + std::to_string(n) + " rows to replace";
+    });
     for (index_t b = 0; b < n; ++b)
         for (index_t t = 0; t < x.extent(1); ++t) x(b, t) = r(b, t);
     return n;
@@ -87,7 +94,7 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
                             "theta's logits on the training batch are always required");
     const index_t B = in.train_tokens.extent(0), L = in.train_tokens.extent(1), V = in.student_train_logits.extent(1);
     detail::require_shape(in.student_train_logits, B * L, V, "inputs.student_train_logits",
-                                         "[B*L, V] for train_tokens " + detail::shape_text(B, L));
+                                         [&] { return "[B*L, V] for train_tokens " + detail::shape_text(B, L); });
     const bool grads = gradients.train.data() != nullptr;
     if (grads)
         detail::require_shape(gradients.train, B * L, V, "gradients.train", "student_train_logits");
@@ -99,15 +106,18 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     }
     if constexpr (M::needs_student_replay_logits || M::needs_reference_replay_logits) {
         detail::require_present(in.replay_tokens, "inputs.replay_tokens", "this mixer needs the replay batch");
-        require(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens",
-                "has sequence length " + std::to_string(in.replay_tokens.extent(1)) +
-                    " but the training batch has " + std::to_string(L));
+        detail::check(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", [&] {
+            return "has sequence length " + std::to_string(in.replay_tokens.extent(1)) + " but the training batch has " +
+                   std::to_string(L);
+        });
         const index_t R = in.replay_tokens.extent(0);
         auto check_replay_logits = [&](const auto& v, std::string_view argument) {
-            require(v.extent(1) == V, "evaluate_objective", argument,
-                    "has vocabulary size " + std::to_string(v.extent(1)) + " but the training logits have " +
-                        std::to_string(V));
-            detail::require_shape(v, R * L, V, argument, "[R*L, V] for replay_tokens " + detail::shape_text(R, L));
+            detail::check(v.extent(1) == V, "evaluate_objective", argument, [&] {
+                return "has vocabulary size " + std::to_string(v.extent(1)) + " but the training logits have " +
+                       std::to_string(V);
+            });
+            detail::require_shape(v, R * L, V, argument,
+                                  [&] { return "[R*L, V] for replay_tokens " + detail::shape_text(R, L); });
         };
         if constexpr (M::needs_student_replay_logits) {
             detail::require_present(in.student_replay_logits, "inputs.student_replay_logits",

@@ -39,6 +39,13 @@ concept replay_source = requires(S& s, const S& cs, token_batch_view out) {
 
 namespace detail {
 
+//! Throws `invalid_argument(where, argument, why())` unless `ok`; the message is built only on
+//! failure, so checks on the per-step path allocate nothing.
+template <class F>
+void check(bool ok, std::string_view where, std::string_view argument, F&& why) {
+    if (!ok) throw invalid_argument(where, argument, why());
+}
+
 //! Views `x` as [rows, seq_len] int32 token rows, checking the shape; `where`/`argument` name the
 //! caller for messages.
 template <class X>
@@ -47,8 +54,9 @@ auto token_rows(X&& x, index_t seq_len, std::string_view where, std::string_view
     auto v = view<2>(x);
     static_assert(std::is_same_v<std::remove_cv_t<typename decltype(v)::element_type>, std::int32_t>,
                   "selfreplay: token batches must hold std::int32_t ids");
-    require(v.extent(1) == seq_len, where, argument,
-            "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1)));
+    check(v.extent(1) == seq_len, where, argument, [&] {
+        return "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1));
+    });
     return v;
 }
 
