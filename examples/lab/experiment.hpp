@@ -2,21 +2,31 @@
 //! \file
 //! The toy continual-learning experiment: one trainer (model.hpp) learns add -> reversal ->
 //! sort -> modadd under several replay strategies; accuracy is measured on every task after
-//! every task and along the way.
+//! every task and along the way. Everything around forgetting comes from selfreplay: the
+//! replay sources (`self_generated`, `reservoir_buffer`), the mixers and the combined objective
+//! with its logit gradients (`evaluate_objective`), sampling (`generate`, `greedy`), the
+//! learning-rate schedule and the continual-learning metrics.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <selfreplay/adapters/eigen.hpp>
+#include <selfreplay/metrics.hpp>
+#include <selfreplay/random.hpp>
+#include <selfreplay/replay.hpp>
+#include <selfreplay/sampling.hpp>
+#include <selfreplay/schedules.hpp>
+
+#include "lm_adapter.hpp"
 #include "model.hpp"
-#include "standins.hpp"
 #include "toy.hpp"
 
 namespace lab {
@@ -31,6 +41,7 @@ struct toy_options {
     int buffer_batches = 8;   //!< self-generated replay batches generated at a time
     float lr = 2e-3f;
     int warmup = 50;
+    bool cosine = true;       //!< warm-up then cosine decay to 0 over each task (else constant)
     float weight_decay = 0.02f;
     float c = 10.f;           //!< replay coefficient of the self-generated strategies
     float c_stored = 1.f;     //!< replay coefficient of the stored-exemplar strategy
@@ -77,47 +88,25 @@ struct curve_point {
 
 struct strategy_result {
     strategy_spec spec;
-    std::vector<std::vector<double>> matrix;  //!< R[i][j]
+    selfreplay::accuracy_matrix matrix{};  //!< R[i][j]: accuracy on task j after training task i
     std::vector<curve_point> curve;
     double seconds = 0;
 };
 
-//! Reservoir of stored exemplars (Vitter's algorithm R).
-struct reservoir {
-    int capacity = 0;
-    long seen = 0;
-    std::vector<std::int32_t> rows;  // [size, toy_len]
-    int size() const { return int(rows.size() / toy::toy_len); }
-    void offer(const std::int32_t* seq, std::uint64_t seed) {
-        if (size() < capacity) {
-            rows.insert(rows.end(), seq, seq + toy::toy_len);
-        } else {
-            const auto j = long(standin::uniform(seed, 77, std::uint64_t(seen)) * double(seen + 1));
-            if (j < capacity) std::copy(seq, seq + toy::toy_len, rows.begin() + j * toy::toy_len);
-        }
-        ++seen;
-    }
-};
-
-//! Greedy-decoding exact-match accuracy on a held-out set of `task`.
+//! Exact-match accuracy of greedy decoding on a held-out set of `task`: the model is given each
+//! example up to EQ and must produce the four answer digits and EOS.
 inline double evaluate(const transformer& m, int task, const std::vector<std::int32_t>& set) {
-    const int n = int(set.size() / toy::toy_len), T = toy::toy_len, P = toy::prompt_len(task);
-    kv_cache cache;
-    m.start(cache, n);
-    matrix logits;
-    std::vector<std::int32_t> tok(n), pred(std::size_t(n) * (toy::answer_digits + 1));
-    for (int t = 0; t < P; ++t) {
-        for (int i = 0; i < n; ++i) tok[i] = set[std::size_t(i) * T + t];
-        m.step(cache, tok.data(), logits);
-    }
-    for (int k = 0; k <= toy::answer_digits; ++k) {
-        for (int i = 0; i < n; ++i) pred[std::size_t(i) * (toy::answer_digits + 1) + k] = tok[i] = standin::greedy(logits.row(i).data(), m.vocab_size());
-        if (k < toy::answer_digits) m.step(cache, tok.data(), logits);
-    }
+    const int n = int(set.size() / toy::toy_len), T = toy::toy_len, P = toy::prompt_len(task), A = toy::answer_digits + 1;
+    std::vector<std::vector<std::int32_t>> prompts(n);
+    for (int i = 0; i < n; ++i) prompts[i].assign(set.begin() + std::ptrdiff_t(i) * T, set.begin() + std::ptrdiff_t(i) * T + P);
+    std::vector<std::int32_t> out(std::size_t(n) * (P + A));
+    lm_adapter lm(m);
+    selfreplay::generate(lm, prompts, {}, selfreplay::make_view(out.data(), {n, P + A}), selfreplay::no_processing{},
+                         selfreplay::greedy{});
     int correct = 0;
     for (int i = 0; i < n; ++i)
-        correct += std::equal(pred.begin() + std::ptrdiff_t(i) * (toy::answer_digits + 1),
-                              pred.begin() + std::ptrdiff_t(i + 1) * (toy::answer_digits + 1), set.begin() + std::ptrdiff_t(i) * T + P);
+        correct += std::equal(out.begin() + std::ptrdiff_t(i) * (P + A) + P, out.begin() + std::ptrdiff_t(i + 1) * (P + A),
+                              set.begin() + std::ptrdiff_t(i) * T + P);
     return double(correct) / n;
 }
 
@@ -134,17 +123,15 @@ public:
         }
     }
 
-    //! Runs every strategy; the first task is trained once and shared.
+    //! Runs every strategy; the first task is trained once and its checkpoint shared.
     std::vector<strategy_result> run() {
         std::vector<strategy_spec> specs;
         for (const auto& s : o_.strategies) specs.push_back(make_strategy(s, o_));
-        // first task, shared by every strategy
-        state first{transformer(o_.model), {}, {}, {}, {}};
-        first.model.init(o_.seed);
-        first.store.capacity = o_.memory;
-        strategy_result shared{{"shared", replay_kind::none, mixer_kind::none, 0.f}, {}, {}, 0};
         const auto t0 = clock::now();
-        train_task(first, shared, 0, nullptr);
+        state first{transformer(o_.model), {}, selfreplay::reservoir_buffer({.capacity = o_.memory, .seq_len = toy::toy_len, .seed = o_.seed})};
+        first.model.init(o_.seed);
+        strategy_result shared{{"shared", replay_kind::none, mixer_kind::none, 0.f}, selfreplay::accuracy_matrix(o_.tasks), {}, 0};
+        train_task(first, shared, 0, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr);
         shared.seconds = seconds_since(t0);
 
         std::vector<strategy_result> results(specs.size());
@@ -154,13 +141,7 @@ public:
                 const auto s0 = clock::now();
                 state st = first;
                 strategy_result r{specs[i], shared.matrix, shared.curve, 0};
-                for (int task = 1; task < o_.tasks; ++task) {
-                    transformer pi = st.model;  // frozen reference, copied at the task change
-                    st.opt.reset(st.model.num_params());
-                    st.replay_buffer.clear();
-                    st.replay_logits.clear();
-                    train_task(st, r, task, &pi);
-                }
+                for (int task = 1; task < o_.tasks; ++task) run_task(st, r, task);
                 r.seconds = shared.seconds + seconds_since(s0);
                 results[i] = std::move(r);
             }
@@ -182,16 +163,14 @@ private:
     struct state {
         transformer model;
         adamw opt;
-        reservoir store;
-        std::vector<std::int32_t> replay_buffer;  // generated replay sequences not yet used
-        std::vector<float> replay_logits;         // pi's logits for them [rows * T, V]
+        selfreplay::reservoir_buffer store;  //!< stored exemplars (fed with every training batch)
     };
 
-    //! One training example of `task` from the random stream (`stream`, `index`).
+    //! One example of `task` from the random stream (`stream`, `index`).
     void draw(int task, std::uint64_t stream, std::uint64_t index, std::int32_t* out) const {
-        const auto w = standin::random_word(o_.seed, stream, index);
-        const int a = int(w % 1000), b = int((w >> 20) % 1000);
-        toy::encode(task, a, b, out);
+        selfreplay::counter_rng rng{.seed = o_.seed, .stream = stream, .counter = 2 * index};
+        const auto w = rng.next_u64();
+        toy::encode(task, int(w % 1000), int((w >> 20) % 1000), out);
     }
 
     std::vector<double> eval_all(const transformer& m) const {
@@ -200,69 +179,80 @@ private:
         return acc;
     }
 
-    //! Samples `rows` sequences from pi, row i prompted with previous task (i mod task).
-    void generate(const transformer& pi, int task, std::uint64_t& counter, int rows, std::vector<std::int32_t>& seqs,
-                  std::vector<float>& logits_out) const {
-        const int T = toy::toy_len, V = pi.vocab_size();
-        seqs.assign(std::size_t(rows) * T, 0);
-        logits_out.assign(std::size_t(rows) * T * V, 0.f);
-        kv_cache cache;
-        pi.start(cache, rows);
-        std::vector<std::int32_t> tok(rows);
-        for (int i = 0; i < rows; ++i) tok[i] = seqs[std::size_t(i) * T] = toy::TASK0 + (i % task);
-        matrix logits;
-        for (int t = 0; t + 1 < T; ++t) {
-            pi.step(cache, tok.data(), logits);
-            for (int i = 0; i < rows; ++i) {
-                std::copy_n(logits.row(i).data(), V, logits_out.begin() + (std::ptrdiff_t(i) * T + t) * V);
-                tok[i] = seqs[std::size_t(i) * T + t + 1] =
-                    standin::categorical(logits.row(i).data(), V, standin::uniform(o_.seed, (std::uint64_t(task) << 32) + counter + std::uint64_t(i), std::uint64_t(t)));
-            }
-        }
-        counter += std::uint64_t(rows);
+    //! Task change: pi <- theta (frozen), optimizer reset; then the strategy's source and mixer.
+    void run_task(state& st, strategy_result& r, int task) {
+        const transformer pi = st.model;
+        st.opt.reset(st.model.num_params());
+        const auto& s = r.spec;
+        if (s.replay == replay_kind::none) return train_task(st, r, task, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr);
+        if (s.replay == replay_kind::stored)
+            return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, nullptr);
+        // self-generated replay: sequences sampled from pi, prompted with each previous task's token
+        std::vector<float> pi_logits;  // pi's logits on the block of generated replay rows
+        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len);
+        selfreplay::self_generated_options so{.batch_size = o_.replay_batch, .seq_len = toy::toy_len,
+                                              .buffer_batches = o_.buffer_batches, .seed = o_.seed * 1000003u + std::uint64_t(task)};
+        for (int p = 0; p < task; ++p) so.prompts.push_back({toy::TASK0 + p});
+        selfreplay::self_generated<lm_adapter> source(pi_lm, so);
+        if (s.mixer == mixer_kind::kl_pre)
+            train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi_logits);
+        else
+            train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &source, &pi_logits);
     }
 
-    void train_task(state& st, strategy_result& r, int task, const transformer* pi) {
+    template <class Mixer, class Source>
+    void train_task(state& st, strategy_result& r, int task, const Mixer& mixer, Source* source, const std::vector<float>* pi_logits) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
         const int steps = task == 0 && o_.first_steps > 0 ? o_.first_steps : o_.steps;
-        const bool replay = pi != nullptr && r.spec.replay != replay_kind::none;
-        const int R = replay ? o_.replay_batch : 0;
+        const int R = Mixer::needs_replay_batch ? o_.replay_batch : 0;
         const long step0 = r.curve.empty() ? 0 : r.curve.back().step;
-        std::vector<std::int32_t> tokens(std::size_t(B + R) * T);
+        const auto lr_at = [&](long s) {
+            if (o_.cosine && o_.warmup < steps)
+                return selfreplay::warmup_cosine{.peak = o_.lr, .warmup_steps = o_.warmup, .decay_steps = steps}(s);
+            return selfreplay::warmup_constant{.peak = o_.lr, .warmup_steps = o_.warmup}(s);
+        };
+        std::vector<std::int32_t> tokens(std::size_t(B + R) * T);  // training rows, then replay rows
+        const auto x_tokens = selfreplay::make_view(tokens.data(), {B, T});
+        const auto r_tokens = selfreplay::make_view(tokens.data() + std::size_t(B) * T, {R, T});
         std::vector<float> grad(st.model.num_params());
-        matrix logits, dlogits, lx, lr_, lpi, dx, dr;
+        matrix logits, dlogits;
         forward_cache cache;
-        std::uint64_t gen_counter = 0;
         double loss_acc = 0;
         int loss_n = 0;
         st.opt.weight_decay = o_.weight_decay;
         if (st.opt.m.empty()) st.opt.reset(st.model.num_params());
         for (int s = 0; s < steps; ++s) {
-            for (int i = 0; i < B; ++i) {
-                std::int32_t* row = tokens.data() + std::size_t(i) * T;
-                draw(task, std::uint64_t(task), std::uint64_t(s) * B + std::uint64_t(i), row);
-                if (st.store.capacity > 0) st.store.offer(row, o_.seed + std::uint64_t(task) * 1315423911u);
+            for (int i = 0; i < B; ++i) draw(task, std::uint64_t(task), std::uint64_t(s) * B + std::uint64_t(i), tokens.data() + std::size_t(i) * T);
+            std::uint64_t first_replay_row = 0;
+            if constexpr (Mixer::needs_replay_batch) {
+                if constexpr (requires { source->rows_drawn(); }) first_replay_row = source->rows_drawn();
+                source->draw(r_tokens);
+                selfreplay::mix_batch(mixer, s, x_tokens, r_tokens);
             }
-            if (R > 0) fill_replay(st, r.spec, task, *pi, gen_counter, s, tokens.data() + std::size_t(B) * T, lpi);
-            st.model.forward(tokens.data(), B + R, T, logits, &cache);
+            st.store.add(x_tokens);  // the stored-exemplar memory sees every training batch
+            // theta on the training batch and, when the mixer needs it, on the replay batch: one pass
+            const int rows = Mixer::needs_student_replay_logits ? B + R : B;
+            st.model.forward(tokens.data(), rows, T, logits, &cache);
             dlogits.resize(logits.rows(), V);
-            lx = logits.topRows(std::ptrdiff_t(B) * T);
-            dx.resize(lx.rows(), V);
-            double loss = standin::next_token_loss(lx, tokens.data(), B, T, &dx, 1.f);
-            dlogits.topRows(std::ptrdiff_t(B) * T) = dx;
-            if (R > 0) {
-                lr_ = logits.bottomRows(std::ptrdiff_t(R) * T);
-                dr.resize(lr_.rows(), V);
-                if (r.spec.mixer == mixer_kind::kl_pre)
-                    loss += r.spec.c * standin::kl_loss(lr_, lpi, R, T, &dr, r.spec.c);
-                else
-                    loss += r.spec.c * standin::next_token_loss(lr_, tokens.data() + std::size_t(B) * T, R, T, &dr, r.spec.c);
-                dlogits.bottomRows(std::ptrdiff_t(R) * T) = dr;
+            const std::ptrdiff_t nx = std::ptrdiff_t(B) * T, nr = std::ptrdiff_t(R) * T;
+            selfreplay::objective_inputs<float> in{.train_tokens = x_tokens, .student_train_logits = selfreplay::view(logits.topRows(nx))};
+            selfreplay::objective_gradients<float> out{.train = selfreplay::view(dlogits.topRows(nx))};
+            if constexpr (Mixer::needs_replay_batch) in.replay_tokens = r_tokens;
+            if constexpr (Mixer::needs_student_replay_logits) {
+                in.student_replay_logits = selfreplay::view(logits.bottomRows(nr));
+                out.replay = selfreplay::view(dlogits.bottomRows(nr));
             }
+            if constexpr (Mixer::needs_reference_replay_logits) {
+                // pi's logits on these rows were recorded while `source` generated them
+                const std::size_t block = std::size_t(R) * o_.buffer_batches;
+                const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
+                in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
+            }
+            const auto obj = selfreplay::evaluate_objective(mixer, s, in, out);
             std::fill(grad.begin(), grad.end(), 0.f);
             st.model.backward(cache, dlogits, grad);
-            st.opt.update(st.model, grad, standin::warmup_constant(o_.lr, o_.warmup, s));
-            loss_acc += loss;
+            st.opt.update(st.model, grad, float(lr_at(s)));
+            loss_acc += obj.total;
             ++loss_n;
             if ((s + 1) % o_.eval_every == 0 || s + 1 == steps) {
                 curve_point p{task, step0 + s + 1, eval_all(st.model), loss_acc / loss_n};
@@ -278,27 +268,7 @@ private:
                 r.curve.push_back(std::move(p));
             }
         }
-        r.matrix.push_back(r.curve.back().acc);
-    }
-
-    //! Writes R replay rows into `out` (and pi's logits for them into `lpi` for KL).
-    void fill_replay(state& st, const strategy_spec& spec, int task, const transformer& pi, std::uint64_t& gen_counter, int step,
-                     std::int32_t* out, matrix& lpi) {
-        const int R = o_.replay_batch, T = toy::toy_len, V = o_.model.vocab;
-        if (spec.replay == replay_kind::stored) {
-            const int n = st.store.size();
-            for (int i = 0; i < R; ++i) {
-                const auto j = int(standin::uniform(o_.seed, 300 + std::uint64_t(task), std::uint64_t(step) * R + std::uint64_t(i)) * n);
-                std::copy_n(st.store.rows.begin() + std::ptrdiff_t(j) * T, T, out + std::size_t(i) * T);
-            }
-            return;
-        }
-        if (st.replay_buffer.empty()) generate(pi, task, gen_counter, R * o_.buffer_batches, st.replay_buffer, st.replay_logits);
-        const std::size_t used = std::size_t(R) * T;
-        std::copy_n(st.replay_buffer.end() - std::ptrdiff_t(used), used, out);
-        lpi = Eigen::Map<const matrix>(st.replay_logits.data() + st.replay_logits.size() - used * V, std::ptrdiff_t(used), V);
-        st.replay_buffer.resize(st.replay_buffer.size() - used);
-        st.replay_logits.resize(st.replay_logits.size() - used * V);
+        r.matrix.add_row(r.curve.back().acc);
     }
 
     static std::string fmt(double v, int prec) {

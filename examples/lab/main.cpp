@@ -31,6 +31,8 @@ flags (defaults in brackets):
   --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
   --lr X              peak AdamW learning rate [0.002]
   --warmup N          linear warm-up steps at the start of each task [50]
+  --schedule S        learning rate within each task after the warm-up: cosine (decay to 0 at
+                      the task's last step) or constant [cosine]
   --weight-decay X    AdamW decoupled weight decay [0.02]
   --c X               replay coefficient c of the self-generated strategies [10]
   --c-stored X        replay coefficient of the stored-exemplar strategy [1]
@@ -117,6 +119,10 @@ int main(int argc, char** argv) {
         else if (f == "--heads") o.model.heads = int(parse_int(f, v, 1, 256));
         else if (f == "--ff") o.model.ff = int(parse_int(f, v, 1, 65536));
         else if (f == "--out") out = v;
+        else if (f == "--schedule") {
+            if (v != "cosine" && v != "constant") fail("--schedule must be cosine or constant, got '" + v + "'");
+            o.cosine = v == "cosine";
+        }
         else if (f == "--strategies") {
             o.strategies.clear();
             std::stringstream ss(v);

@@ -19,21 +19,9 @@ struct summary {
     double avg_accuracy, avg_forgetting, bwt;
 };
 
-inline summary summarize(const std::vector<std::vector<double>>& R) {
-    const std::size_t T = R.size();
-    summary s{0, 0, 0};
-    for (double a : R.back()) s.avg_accuracy += a;
-    s.avg_accuracy /= double(R.back().size());
-    if (T < 2) return s;
-    for (std::size_t j = 0; j + 1 < T; ++j) {
-        double best = R[0][j];
-        for (std::size_t i = 0; i + 1 < T; ++i) best = std::max(best, R[i][j]);
-        s.avg_forgetting += best - R[T - 1][j];
-        s.bwt += R[T - 1][j] - R[j][j];
-    }
-    s.avg_forgetting /= double(T - 1);
-    s.bwt /= double(T - 1);
-    return s;
+//! The continual-learning metrics of an accuracy matrix (selfreplay/metrics/continual.hpp).
+inline summary summarize(const selfreplay::accuracy_matrix& R) {
+    return {selfreplay::average_accuracy(R), selfreplay::average_forgetting(R), selfreplay::backward_transfer(R)};
 }
 
 inline std::string num(double v, int prec = 4) {
@@ -96,18 +84,25 @@ inline void report_toy(const std::vector<strategy_result>& results, const toy_op
         os << "          ";
         for (int j = 0; j < o.tasks; ++j) os << std::string(10 - toy::task_names[j].size(), ' ') << toy::task_names[j];
         os << "\n";
-        for (int i = 0; i < int(r.matrix.size()); ++i) {
+        for (std::size_t i = 0; i < r.matrix.trained(); ++i) {
             os << std::string(10 - toy::task_names[i].size(), ' ') << toy::task_names[i];
-            for (double a : r.matrix[i]) os << "    " << num(a, 4).substr(0, 6);
+            for (std::size_t c = 0; c < r.matrix.tasks(); ++c) os << "    " << num(r.matrix(i, c), 4);
             os << "\n";
         }
     }
-    os << "\n| strategy | replay | mixer | avg accuracy | avg forgetting | BWT |\n|---|---|---|---|---|---|\n";
+    selfreplay::report table;
     for (const auto& r : results) {
         const auto s = summarize(r.matrix);
-        os << "| " << r.spec.name << " | " << replay_name(r.spec.replay) << " | " << mixer_name(r.spec.mixer) << " | "
-           << num(s.avg_accuracy, 3) << " | " << num(s.avg_forgetting, 3) << " | " << num(s.bwt, 3) << " |\n";
+        table.add(selfreplay::metrics_record{}
+                      .set("strategy", std::string_view(r.spec.name))
+                      .set("replay", replay_name(r.spec.replay))
+                      .set("mixer", mixer_name(r.spec.mixer))
+                      .set("c", double(r.spec.c))
+                      .set("avg_accuracy", s.avg_accuracy)
+                      .set("avg_forgetting", s.avg_forgetting)
+                      .set("bwt", s.bwt));
     }
+    os << "\n" << table.text(3);
     os << "\nwall time " << num(seconds, 1) << " s\n";
 
     std::ostringstream j;
@@ -118,9 +113,9 @@ inline void report_toy(const std::vector<strategy_result>& results, const toy_op
         j << (k ? ", " : "") << "\n  {\"name\": \"" << r.spec.name << "\", \"replay\": \"" << replay_name(r.spec.replay)
           << "\", \"mixer\": \"" << mixer_name(r.spec.mixer) << "\", \"avg_accuracy\": " << num(s.avg_accuracy, 6)
           << ", \"avg_forgetting\": " << num(s.avg_forgetting, 6) << ", \"bwt\": " << num(s.bwt, 6) << ", \"accuracy_matrix\": [";
-        for (std::size_t i = 0; i < r.matrix.size(); ++i) {
+        for (std::size_t i = 0; i < r.matrix.trained(); ++i) {
             j << (i ? ", " : "") << "[";
-            for (std::size_t c = 0; c < r.matrix[i].size(); ++c) j << (c ? ", " : "") << num(r.matrix[i][c], 6);
+            for (std::size_t c = 0; c < r.matrix.tasks(); ++c) j << (c ? ", " : "") << num(r.matrix(i, c), 6);
             j << "]";
         }
         j << "]}";
@@ -130,18 +125,17 @@ inline void report_toy(const std::vector<strategy_result>& results, const toy_op
         std::ofstream f(dir + "/toy.json");
         if (!(f << j.str())) throw std::runtime_error("cannot write " + dir + "/toy.json");
     }
+    selfreplay::report curves;
+    for (const auto& r : results)
+        for (const auto& p : r.curve) {
+            selfreplay::metrics_record row;
+            row.set("strategy", std::string_view(r.spec.name)).set("task_trained", toy::task_names[p.task_trained]).set("step", p.step).set("loss", p.loss);
+            for (int t = 0; t < o.tasks; ++t) row.set("acc_" + std::string(toy::task_names[t]), p.acc[t]);
+            curves.add(row);
+        }
     {
         std::ofstream f(dir + "/toy_curves.csv");
-        f << "strategy,task_trained,step,loss";
-        for (int t = 0; t < o.tasks; ++t) f << ",acc_" << toy::task_names[t];
-        f << "\n";
-        for (const auto& r : results)
-            for (const auto& p : r.curve) {
-                f << r.spec.name << "," << toy::task_names[p.task_trained] << "," << p.step << "," << num(p.loss, 6);
-                for (double a : p.acc) f << "," << num(a, 4);
-                f << "\n";
-            }
-        if (!f) throw std::runtime_error("cannot write " + dir + "/toy_curves.csv");
+        if (!(f << curves.csv())) throw std::runtime_error("cannot write " + dir + "/toy_curves.csv");
     }
     write_svg(results, o, dir + "/toy.svg");
     os << "wrote " << dir << "/toy.json, " << dir << "/toy_curves.csv, " << dir << "/toy.svg\n";

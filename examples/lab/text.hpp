@@ -348,20 +348,59 @@ inline std::vector<run_result> run_all(const shared_state& sh, const std::vector
 }
 
 //! Pretrains on English with NTP (warm-up then cosine decay to 0) from `model`'s initialisation.
+//! Each batch is split into two fixed halves (shards) whose forward/backward passes run on two
+//! threads when `threads` >= 2; the gradient is the row-weighted sum of the shards' gradients in
+//! a fixed order, so the result does not depend on the thread count.
 inline void pretrain(transformer& model, const text_options& o, const corpus& en, const progress_fn& progress,
                      const std::vector<std::int32_t>& eval_en) {
     adamw opt;
     opt.weight_decay = o.weight_decay;
     opt.reset(model.num_params());
     window_source train{.stream = &en.train, .dataset_id = ENGLISH, .length = o.seq_len, .seed = o.seed, .salt = 1};
-    step_runner runner(o, nullptr);
     const selfreplay::warmup_cosine schedule{.peak = o.pretrain_lr, .warmup_steps = std::max(1, o.pretrain_steps / 20),
                                              .decay_steps = o.pretrain_steps};
     schedule.check();
+    const int T = o.seq_len, B = o.batch, V = model.vocab_size();
+    const int rows[2] = {(B + 1) / 2, B / 2};
+    struct shard {
+        forward_cache cache;
+        matrix logits, dlogits;
+        std::vector<float> grad;
+        double loss = 0;
+    } sh[2];
+    std::vector<std::int32_t> x(std::size_t(B) * T);
+    std::vector<float> grad(model.num_params());
+    auto run_shard = [&](int k) {
+        auto& h = sh[k];
+        h.grad.assign(model.num_params(), 0.f);
+        h.loss = 0;
+        if (rows[k] == 0) return;
+        const std::int32_t* tok = x.data() + std::size_t(k ? rows[0] : 0) * T;
+        model.forward(tok, rows[k], T, h.logits, &h.cache);
+        h.dlogits.resize(h.logits.rows(), V);
+        const std::ptrdiff_t n = std::ptrdiff_t(rows[k]) * T;
+        const selfreplay::objective_inputs<float> in{.train_tokens = selfreplay::make_view(tok, {rows[k], T}),
+                                                     .student_train_logits = selfreplay::make_view<const float>(h.logits.data(), {n, V})};
+        h.loss = selfreplay::evaluate_objective(selfreplay::no_replay{}, 0, in, {.train = selfreplay::make_view(h.dlogits.data(), {n, V})})
+                     .total;
+        model.backward(h.cache, h.dlogits, h.grad);
+    };
     double acc = 0;
     int n = 0;
     for (int s = 0; s < o.pretrain_steps; ++s) {
-        acc += runner.step(model, opt, selfreplay::no_replay{}, s, train, static_cast<window_source*>(nullptr), schedule(s));
+        train.draw(selfreplay::make_view(x.data(), {B, T}));
+        if (o.threads >= 2 && rows[1] > 0) {
+            std::thread second(run_shard, 1);
+            run_shard(0);
+            second.join();
+        } else {
+            run_shard(0);
+            run_shard(1);
+        }
+        const float w0 = float(rows[0]) / float(B), w1 = float(rows[1]) / float(B);
+        for (std::size_t i = 0; i < grad.size(); ++i) grad[i] = w0 * sh[0].grad[i] + w1 * sh[1].grad[i];
+        opt.update(model, grad, float(schedule(s)));
+        acc += w0 * sh[0].loss + w1 * sh[1].loss;
         ++n;
         if (!o.quiet && ((s + 1) % std::max(1, o.pretrain_steps / 6) == 0 || s + 1 == o.pretrain_steps)) {
             progress("[pretrain] step " + std::to_string(s + 1) + "/" + std::to_string(o.pretrain_steps) + " train " + fixed(acc / n) +
