@@ -102,19 +102,22 @@ inline constexpr index_t block_elems = 1024;
 //! Number of blocks of a row of n elements (the size of the kernels' `wm` scratch, per input).
 inline index_t block_count(index_t n) noexcept { return (n + block_elems - 1) / block_elems; }
 
-//! Block-wise max of x[i0, i1) and the running validity mask (NaN, +inf clear it).
+//! Max of x[i0, i1) (NaN entries are skipped here; they surface as NaN sums in the kernels).
 template <class T>
-inline T block_max(const T* x, index_t i0, index_t i1, simd::mask<T>& good) noexcept {
+inline T block_max(const T* x, index_t i0, index_t i1) noexcept {
     using V = simd::vec<T>;
-    constexpr T inf = std::numeric_limits<T>::infinity();
     constexpr index_t L = simd::lanes<T>;
-    V m = simd::splat(-inf);
-    for (index_t i = i0; i < i1; i += L) {
-        const V v = ld(x, i, std::min(L, i1 - i), -inf);
-        m = simd::vmax<T>(v, m);
-        good &= v < inf;
-    }
+    V m = simd::splat(-std::numeric_limits<T>::infinity());
+    for (index_t i = i0; i < i1; i += L)
+        m = simd::vmax<T>(ld(x, i, std::min(L, i1 - i), -std::numeric_limits<T>::infinity()), m);
     return simd::hmax<T>(m);
+}
+
+//! True when a row's running max and sum of exponentials show a NaN or +inf input
+//! (a NaN input makes its exponential, hence the sum, NaN; +inf is the max).
+template <class T>
+inline bool bad_input(T max, double z) noexcept {
+    return max == std::numeric_limits<T>::infinity() || std::isnan(z);
 }
 
 //! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
@@ -129,12 +132,11 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
     row_value out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
     T* e_out = Acc ? work : g;
-    simd::mask<T> good = simd::mask<T>{} - 1;
     T m = ninf;
     double z = 0;
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
-        const T nm = std::max(m, block_max(x, i0, i1, good));
+        const T nm = std::max(m, block_max(x, i0, i1));
         if (nm > m && m != ninf) z *= std::exp(static_cast<double>(m) - static_cast<double>(nm));
         m = nm;
         const V vm = simd::splat(m == ninf ? T(0) : m);
@@ -149,7 +151,7 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
         z += simd::hsum<T>(acc);
         if constexpr (Grad) wm[k] = m;
     }
-    if (!simd::all<T>(good)) return {0, row_status::first_not_finite};
+    if (bad_input(m, z)) return {0, row_status::first_not_finite};
     if (m == ninf) return {0, row_status::first_all_neg_inf};
     out.value = static_cast<double>(m) + std::log(z) - target_logit;
     if constexpr (Grad) {
@@ -182,14 +184,13 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     constexpr T ninf = -std::numeric_limits<T>::infinity();
     const V it = simd::splat(inv_tau);
     T* ea_out = Acc ? wa : g;
-    simd::mask<T> good_s = simd::mask<T>{} - 1, good_r = good_s;
     T ms = ninf, mr = ninf;         // running maxima of the raw logits
     double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
     double za = 0, zb = 0, sum = 0;
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
-        ms = std::max(ms, block_max(s, i0, i1, good_s));
-        mr = std::max(mr, block_max(r, i0, i1, good_r));
+        ms = std::max(ms, block_max(s, i0, i1));
+        mr = std::max(mr, block_max(r, i0, i1));
         const double nsa = ms == ninf ? 0.0 : static_cast<double>(ms * inv_tau);
         const double nsb = mr == ninf ? 0.0 : static_cast<double>(mr * inv_tau);
         if (zb > 0 && (nsa != sa || nsb != sb)) {
@@ -227,8 +228,8 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
             wm[2 * k + 1] = mr == ninf ? ninf : static_cast<T>(sb);
         }
     }
-    if (!simd::all<T>(good_s)) return {0, row_status::first_not_finite};
-    if (!simd::all<T>(good_r)) return {0, row_status::second_not_finite};
+    if (bad_input(ms, za)) return {0, row_status::first_not_finite};
+    if (bad_input(mr, zb)) return {0, row_status::second_not_finite};
     if (ms == ninf) return {0, row_status::first_all_neg_inf};
     if (mr == ninf) return {0, row_status::second_all_neg_inf};
     row_value out;
