@@ -151,6 +151,10 @@ TEST_CASE("temperature, penalties, bias and bans", "[sampling]") {
     for (std::size_t i = 0; i < r.size(); ++i) CHECK(r[i] == row[i] / 0.5f);
 
     r = row;
+    process_row(temperature{.t = 0.7f}, std::span<float>(r)); // x * (1 / t): within 1 ulp of x / t
+    for (std::size_t i = 0; i < r.size(); ++i) CHECK(std::abs(r[i] - row[i] / 0.7f) <= 1.2e-7f * std::abs(row[i] / 0.7f));
+
+    r = row;
     process_row(temperature{.t = 0.0f}, std::span<float>(r));
     for (std::size_t i = 0; i < r.size(); ++i) CHECK(r[i] == (i == 3 ? 3.0f : -finf));
 

@@ -1,15 +1,15 @@
 #pragma once
 //! \file
 //! Row kernels shared by the processors and the draws (namespace `selfreplay::sampling_detail`,
-//! not public API). Written as loops over blocks of `lanes` independent accumulators so that
-//! g++ -O3 vectorises them at any instruction-set level (SSE2 by default, AVX2 with
-//! -march=native) without -ffast-math.
+//! not public API). The float paths use 16-byte GCC vector extensions (SSE2 on x86-64, NEON on
+//! ARM), four registers per step, without -ffast-math; double rows take the scalar paths.
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string>
@@ -20,12 +20,51 @@
 
 namespace selfreplay::sampling_detail {
 
-inline constexpr std::size_t lanes = 16; //!< accumulators per block
-
 template <class T>
 inline constexpr T neg_inf = -std::numeric_limits<T>::infinity();
 template <class T>
 inline constexpr T pos_inf = std::numeric_limits<T>::infinity();
+
+#if defined(__AVX2__)
+inline constexpr std::size_t W = 8; //!< floats per vector register (AVX2: 8)
+#else
+inline constexpr std::size_t W = 4; //!< floats per vector register (SSE2 / NEON: 4)
+#endif
+//! W floats in one vector register (GCC/Clang vector extension: SSE2 by default, AVX with
+//! -mavx2 / -march=native, NEON on ARM).
+typedef float vfloat __attribute__((vector_size(4 * W)));
+//! W int32 in one register; also the result type of vfloat comparisons (-1 true, 0 false).
+typedef std::int32_t vint __attribute__((vector_size(4 * W)));
+
+inline vfloat loadv(const float* p) noexcept {
+    vfloat v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void storev(float* p, vfloat v) noexcept { std::memcpy(p, &v, sizeof v); }
+inline vfloat splat(float x) noexcept { return vfloat{} + x; }
+inline bool anyv(vint m) noexcept {
+    std::int32_t a = 0;
+    for (std::size_t j = 0; j < W; ++j) a |= m[j];
+    return a != 0;
+}
+
+//! exp(d) lane-wise for d <= 0 (the same computation as `exp_nonpositive<float>`).
+inline vfloat exp_nonpositive_v(vfloat d) noexcept {
+    const vfloat dc = d < -88.0f ? splat(-88.0f) : d;
+    const vfloat kf = (dc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const vfloat r = (dc - kf * 0.693359375f) + kf * 2.12194440e-4f;
+    const vfloat z = r * r;
+    vfloat p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const vfloat er = 1.0f + r + z * p;
+    const vint ki = __builtin_convertvector(kf, vint) + 127;
+    const vfloat scale = std::bit_cast<vfloat>(vint(ki << 23));
+    return d < -87.33654f ? vfloat{} : er * scale;
+}
 
 //! exp(d) for d <= 0 (d may be -inf, never NaN), within 2 ulp for float; exactly 0 below the
 //! smallest normal float. Cephes `expf` reduction and polynomial, branch-free so loops of it
@@ -60,56 +99,116 @@ inline T exp_nonpositive(T d) noexcept {
 //! Maximum of x[0..n) (-inf when empty or all -inf). Throws when some entry is NaN or +inf.
 template <class T>
 T max_checked(const T* x, std::size_t n, std::string_view where) {
-    T m[lanes], bad[lanes];
-    for (std::size_t j = 0; j < lanes; ++j) m[j] = neg_inf<T>, bad[j] = 0;
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-        for (std::size_t j = 0; j < lanes; ++j) {
-            const T v = x[i + j];
-            m[j] = v > m[j] ? v : m[j];
-            bad[j] += v < pos_inf<T> ? T(0) : T(1);
+    T mm = neg_inf<T>;
+    bool bad = false;
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % (4 * W);
+        vfloat m0 = splat(neg_inf<float>), m1 = m0, m2 = m0, m3 = m0;
+        vint b{};
+        const vfloat inf = splat(pos_inf<float>);
+        for (; i < nv; i += 4 * W) {
+            const vfloat a = loadv(x + i), c = loadv(x + i + W), d = loadv(x + i + 2 * W), e = loadv(x + i + 3 * W);
+            m0 = a > m0 ? a : m0;
+            m1 = c > m1 ? c : m1;
+            m2 = d > m2 ? d : m2;
+            m3 = e > m3 ? e : m3;
+            b |= ~((a < inf) & (c < inf) & (d < inf) & (e < inf));
         }
-    T mm = neg_inf<T>, b = 0;
-    for (std::size_t j = 0; j < lanes; ++j) mm = m[j] > mm ? m[j] : mm, b += bad[j];
+        m0 = m1 > m0 ? m1 : m0;
+        m2 = m3 > m2 ? m3 : m2;
+        m0 = m2 > m0 ? m2 : m0;
+        for (std::size_t j = 0; j < W; ++j) mm = m0[j] > mm ? m0[j] : mm;
+        bad = anyv(b);
+    }
     for (; i < n; ++i) {
         mm = x[i] > mm ? x[i] : mm;
-        b += x[i] < pos_inf<T> ? T(0) : T(1);
+        bad |= !(x[i] < pos_inf<T>);
     }
-    if (b != 0) throw_bad_logit(where);
+    if (bad) throw_bad_logit(where);
     return mm;
 }
 
 //! Sum of exp(x[i] - m) over x[0..n), m >= every x[i] (float accumulation in lanes).
 template <class T>
 double sum_exp(const T* x, std::size_t n, T m) {
-    T acc[lanes] = {};
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-        for (std::size_t j = 0; j < lanes; ++j) acc[j] += exp_nonpositive<T>(x[i + j] - m);
     double s = 0;
-    for (std::size_t j = 0; j < lanes; ++j) s += double(acc[j]);
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % (4 * W);
+        vfloat a0{}, a1{}, a2{}, a3{};
+        for (; i < nv; i += 4 * W) {
+            a0 += exp_nonpositive_v(loadv(x + i) - m);
+            a1 += exp_nonpositive_v(loadv(x + i + W) - m);
+            a2 += exp_nonpositive_v(loadv(x + i + 2 * W) - m);
+            a3 += exp_nonpositive_v(loadv(x + i + 3 * W) - m);
+        }
+        const vfloat a = (a0 + a1) + (a2 + a3);
+        s = double(a[0]) + double(a[1]) + double(a[2]) + double(a[3]);
+    }
     for (; i < n; ++i) s += double(exp_nonpositive<T>(x[i] - m));
     return s;
 }
 
-//! Writes -inf over every x[i] < tau and appends the indices (plus `offset`) of the others to
-//! `kept`. Blocks with nothing kept cost one vector pass.
+//! z = sum exp(x[i] - m) and, for each b < 4, s[b] = the same sum restricted to
+//! x[i] - m >= band[b] (m >= every x[i]). One pass; the bands bound top-p's candidate set.
+template <class T>
+void sum_exp_bands(const T* x, std::size_t n, T m, const T (&band)[4], double& z, double (&s)[4]) {
+    std::size_t i = 0;
+    z = 0;
+    for (double& v : s) v = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % (2 * W);
+        vfloat a{}, b0{}, b1{}, b2{}, b3{}, c{}, c0{}, c1{}, c2{}, c3{};
+        const vfloat l0 = splat(band[0]), l1 = splat(band[1]), l2 = splat(band[2]), l3 = splat(band[3]), zero{};
+        for (; i < nv; i += 2 * W) {
+            const vfloat d = loadv(x + i) - m, e = exp_nonpositive_v(d);
+            a += e;
+            b0 += d >= l0 ? e : zero;
+            b1 += d >= l1 ? e : zero;
+            b2 += d >= l2 ? e : zero;
+            b3 += d >= l3 ? e : zero;
+            const vfloat g = loadv(x + i + W) - m, f = exp_nonpositive_v(g);
+            c += f;
+            c0 += g >= l0 ? f : zero;
+            c1 += g >= l1 ? f : zero;
+            c2 += g >= l2 ? f : zero;
+            c3 += g >= l3 ? f : zero;
+        }
+        a += c, b0 += c0, b1 += c1, b2 += c2, b3 += c3;
+        for (std::size_t j = 0; j < W; ++j) {
+            z += double(a[j]);
+            s[0] += double(b0[j]), s[1] += double(b1[j]), s[2] += double(b2[j]), s[3] += double(b3[j]);
+        }
+    }
+    for (; i < n; ++i) {
+        const T d = x[i] - m;
+        const double e = double(exp_nonpositive<T>(d));
+        z += e;
+        for (int b = 0; b < 4; ++b) s[b] += d >= band[b] ? e : 0.0;
+    }
+}
+
+//! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
+//! Blocks of 16 with nothing kept cost one vector pass.
 template <class T>
 void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes) {
-        T cnt[lanes];
-        for (std::size_t j = 0; j < lanes; ++j) {
-            const T v = x[i + j];
-            const bool keep = v >= tau;
-            cnt[j] = keep ? T(1) : T(0);
-            x[i + j] = keep ? v : neg_inf<T>;
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % (4 * W);
+        const vfloat t = splat(tau), ninf = splat(neg_inf<float>);
+        for (; i < nv; i += 4 * W) {
+            vint any{};
+            for (std::size_t q = 0; q < 4 * W; q += W) {
+                const vfloat v = loadv(x + i + q);
+                const vint keep = v >= t;
+                any |= keep;
+                storev(x + i + q, keep ? v : ninf);
+            }
+            if (anyv(any))
+                for (std::size_t j = 0; j < 4 * W; ++j)
+                    if (x[i + j] >= tau) kept.push_back(static_cast<std::int32_t>(i + j));
         }
-        T c = 0;
-        for (std::size_t j = 0; j < lanes; ++j) c += cnt[j];
-        if (c != 0)
-            for (std::size_t j = 0; j < lanes; ++j)
-                if (x[i + j] >= tau) kept.push_back(static_cast<std::int32_t>(i + j));
     }
     for (; i < n; ++i) {
         if (x[i] >= tau)
@@ -119,18 +218,20 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
     }
 }
 
-//! Appends to `ids` the indices of x[i] >= c (c > -inf) and to `vals` their values.
+//! Appends to `ids` the indices of x[i] >= c and to `vals` their values.
 template <class T>
 void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>& ids, std::vector<T>& vals) {
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes) {
-        T cnt[lanes];
-        for (std::size_t j = 0; j < lanes; ++j) cnt[j] = x[i + j] >= c ? T(1) : T(0);
-        T s = 0;
-        for (std::size_t j = 0; j < lanes; ++j) s += cnt[j];
-        if (s != 0)
-            for (std::size_t j = 0; j < lanes; ++j)
-                if (x[i + j] >= c) ids.push_back(static_cast<std::int32_t>(i + j)), vals.push_back(x[i + j]);
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % (4 * W);
+        const vfloat t = splat(c);
+        for (; i < nv; i += 4 * W) {
+            const vint any = (loadv(x + i) >= t) | (loadv(x + i + W) >= t) | (loadv(x + i + 2 * W) >= t) |
+                             (loadv(x + i + 3 * W) >= t);
+            if (anyv(any))
+                for (std::size_t j = 0; j < 4 * W; ++j)
+                    if (x[i + j] >= c) ids.push_back(static_cast<std::int32_t>(i + j)), vals.push_back(x[i + j]);
+        }
     }
     for (; i < n; ++i)
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);

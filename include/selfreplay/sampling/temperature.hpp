@@ -12,7 +12,8 @@
 
 namespace selfreplay {
 
-//! Temperature scaling: every logit x becomes x / t (t > 0; t = 1 changes nothing).
+//! Temperature scaling: every logit x becomes x / t (t > 0; t = 1 changes nothing), computed as
+//! x * (1 / t), within 1 ulp of the quotient and several times faster than dividing.
 //! t = 0 is greedy decoding: only the argmax keeps its logit (the lowest index among tied
 //! maxima, as `argmax`), every other token gets -inf (llama.cpp treats t <= 0 the same way;
 //! here t < 0 is an error). Throws for t < 0 or non-finite t.
@@ -31,14 +32,14 @@ struct temperature {
         check();
         if (t == 1.0f) return;
         if (t == 0.0f) return keep_argmax(row, ctx);
-        const T tt = static_cast<T>(t);
+        const T inv = T(1) / static_cast<T>(t);
         if (ctx.has_support) {
-            for (std::int32_t id : ctx.support) row[static_cast<std::size_t>(id)] /= tt;
+            for (std::int32_t id : ctx.support) row[static_cast<std::size_t>(id)] *= inv;
             return;
         }
         T* x = row.data();
         const std::size_t n = row.size();
-        for (std::size_t i = 0; i < n; ++i) x[i] /= tt;
+        for (std::size_t i = 0; i < n; ++i) x[i] *= inv;
     }
 
 private:

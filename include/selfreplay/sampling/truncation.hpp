@@ -162,29 +162,8 @@ struct top_p {
             require(m > neg_inf<T>, "top_p", "logits", "has every entry masked (-inf)");
             // softmax normaliser and the mass above four bands below the maximum
             constexpr T band[4] = {T(-2), T(-4), T(-8), T(-16)};
-            T acc[lanes] = {}, s0[lanes] = {}, s1[lanes] = {}, s2[lanes] = {}, s3[lanes] = {};
-            std::size_t i = 0;
-            for (; i + lanes <= n; i += lanes)
-                for (std::size_t j = 0; j < lanes; ++j) {
-                    const T d = x[i + j] - m;
-                    const T e = exp_nonpositive<T>(d);
-                    acc[j] += e;
-                    s0[j] += d >= band[0] ? e : T(0);
-                    s1[j] += d >= band[1] ? e : T(0);
-                    s2[j] += d >= band[2] ? e : T(0);
-                    s3[j] += d >= band[3] ? e : T(0);
-                }
-            double s[4] = {};
-            for (std::size_t j = 0; j < lanes; ++j) {
-                z += double(acc[j]);
-                s[0] += double(s0[j]), s[1] += double(s1[j]), s[2] += double(s2[j]), s[3] += double(s3[j]);
-            }
-            for (; i < n; ++i) {
-                const T d = x[i] - m;
-                const double e = double(exp_nonpositive<T>(d));
-                z += e;
-                for (int b = 0; b < 4; ++b) s[b] += d >= band[b] ? e : 0.0;
-            }
+            double s[4];
+            sum_exp_bands(x, n, m, band, z, s);
             T cut = std::numeric_limits<T>::lowest();
             for (int b = 0; b < 4; ++b)
                 if (s[b] >= double(p) * z) {
