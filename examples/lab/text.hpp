@@ -50,13 +50,13 @@ namespace lab::text {
 struct text_options {
     std::vector<std::string> english, spanish;  //!< input files (empty: Debian fortunes defaults)
     std::uint64_t seed = 1;
-    int seq_len = 64;              //!< T, dataset id included
+    int seq_len = 48;              //!< T, dataset id included
     int batch = 32;                //!< training sequences per step
     int replay_batch = 32;         //!< replay sequences per step (ntp_pre, kl_pre; replace uses `batch`)
     int buffer_batches = 8;        //!< self-generated replay batches sampled at a time
-    int pretrain_steps = 1200;
+    int pretrain_steps = 800;
     float pretrain_lr = 3e-3f;
-    int steps = 300;               //!< finetuning steps of the strategy comparison
+    int steps = 200;               //!< finetuning steps of the strategy comparison
     float lr_high = 3e-3f;
     float lr_low = 3e-4f;
     int warmup = 20;               //!< finetuning warm-up steps (pretraining: 5% of its steps)
@@ -64,7 +64,7 @@ struct text_options {
     float c = 10.f;                //!< coefficient of ntp_pre / kl_pre
     std::vector<double> lr_sweep{1.0, 0.3, 0.1, 0.03};     //!< multiples of lr_high, no replay
     std::vector<double> fraction_sweep{0.125, 0.25, 0.5};  //!< self-generated `replace` fractions at lr_high
-    int sweep_max_steps = 1200;    //!< cap of every run to the target
+    int sweep_max_steps = 800;     //!< cap of every run to the target
     double target = 0;             //!< target Spanish loss (0: auto, see `target_progress`)
     double target_progress = 0.8;  //!< auto target: this share of the drop no-replay at lr_high reaches in `steps`
     int eval_every = 25;
@@ -72,7 +72,7 @@ struct text_options {
     double valid_fraction = 0.1;   //!< share of entries held out
     long min_char_count = 20;      //!< rarer characters map to UNK
     int threads = 2;               //!< runs trained at once (each single-threaded)
-    model_config model{.vocab = 0, .max_len = 64, .width = 64, .layers = 2, .heads = 4, .ff = 256};
+    model_config model{.vocab = 0, .max_len = 48, .width = 48, .layers = 2, .heads = 4, .ff = 192};
     std::string out = "results";
     bool quiet = false;
     bool tiny = false;             //!< smoke-test sizes (set by --tiny before other flags apply)
@@ -429,13 +429,13 @@ flags (defaults in brackets):
                       [Debian fortunes: fortunes literature humorists wisdom people politics science work]
   --spanish FILE      Spanish text; repeat for several [every /usr/share/games/fortunes/es/*.fortunes]
   --seed N            random seed of initialisation, data order and sampling [1]
-  --seq-len N         sequence length T, the dataset-id token included [64]
+  --seq-len N         sequence length T, the dataset-id token included [48]
   --batch N           training sequences per step [32]
   --replay-batch N    replay sequences per step for ntp_pre / kl_pre [32]
   --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
-  --pretrain-steps N  English pretraining steps (warm-up + cosine) [1200]
+  --pretrain-steps N  English pretraining steps (warm-up + cosine) [800]
   --pretrain-lr X     peak pretraining learning rate [0.003]
-  --steps N           finetuning steps of the strategy comparison [300]
+  --steps N           finetuning steps of the strategy comparison [200]
   --lr-high X         high finetuning learning rate [0.003]
   --lr-low X          low finetuning learning rate [0.0003]
   --warmup N          finetuning warm-up steps [20]
@@ -443,7 +443,7 @@ flags (defaults in brackets):
   --c X               replay coefficient of ntp_pre / kl_pre [10]
   --lr-sweep LIST     no-replay learning rates, as multiples of --lr-high [1,0.3,0.1,0.03]
   --fraction-sweep L  self-generated replace fractions at --lr-high [0.125,0.25,0.5]
-  --sweep-max-steps N step cap of the runs to the target [1200]
+  --sweep-max-steps N step cap of the runs to the target [800]
   --target X          target Spanish loss of the sweeps, nats/char; 0 = auto [0]
   --target-progress X auto target: share of the drop in Spanish loss that no replay at
                       --lr-high reaches in --steps steps [0.8]
@@ -451,7 +451,7 @@ flags (defaults in brackets):
   --eval-size N       held-out sequences per language [128]
   --valid-fraction X  share of entries held out [0.1]
   --min-char-count N  characters rarer than this map to UNK [20]
-  --width N, --layers N, --heads N, --ff N   transformer shape [64, 2, 4, 256]
+  --width N, --layers N, --heads N, --ff N   transformer shape [48, 2, 4, 192]
   --threads N         runs trained at once (each single-threaded) [2]
   --out DIR           output directory [results]
   --tiny              smoke-test sizes (seconds; first flag, later flags override it)
@@ -610,35 +610,43 @@ inline std::string json_runs(const std::vector<run_result>& runs) {
     return s.str();
 }
 
-//! For each no-replay run that reaches the target: the fastest replay run reaching it with no
-//! more forgetting, and how many times more steps the no-replay run needed
-//! (`selfreplay::compute_multiplier`). -1 when no replay run qualifies.
+//! A compute multiplier between a no-replay run and a replay run that both reach the target
+//! and where the replay run forgets no more: steps(no replay) / steps(replay)
+//! (`selfreplay::compute_multiplier`).
 struct matched_multiplier {
-    std::size_t lr_run;
-    long replay_run;  //!< index into the replay sweep, -1: none forgets as little while reaching the target
+    std::size_t lr_run;      //!< index into the learning-rate sweep
+    std::size_t replay_run;  //!< index into the replay sweep
     std::optional<double> multiplier;
 };
 
-inline std::vector<matched_multiplier> match(const std::vector<run_result>& lr_runs, const std::vector<run_result>& replay_runs,
-                                             double target) {
-    std::vector<matched_multiplier> out;
-    for (std::size_t i = 0; i < lr_runs.size(); ++i) {
-        const auto& a = lr_runs[i];
-        if (!a.steps_to_target) continue;
+//! `by_lr`: for each no-replay run reaching the target, the fastest replay run that reaches it
+//! forgetting no more. `by_replay`: for each replay run reaching the target, the fastest
+//! no-replay run that reaches it forgetting no more (the paper's "same forgetting" comparison);
+//! replay runs no learning rate of the sweep matches are left out.
+inline void match(const std::vector<run_result>& lr_runs, const std::vector<run_result>& replay_runs, double target,
+                  std::vector<matched_multiplier>& by_lr, std::vector<matched_multiplier>& by_replay) {
+    auto fastest = [](const std::vector<run_result>& runs, double max_forgetting) {
         long best = -1;
-        for (std::size_t j = 0; j < replay_runs.size(); ++j) {
-            const auto& b = replay_runs[j];
-            if (!b.steps_to_target || !(b.forgetting_at_target <= a.forgetting_at_target)) continue;
-            if (best < 0 || *b.steps_to_target < *replay_runs[std::size_t(best)].steps_to_target) best = long(j);
+        for (std::size_t j = 0; j < runs.size(); ++j) {
+            const auto& b = runs[j];
+            if (!b.steps_to_target || !(b.forgetting_at_target <= max_forgetting)) continue;
+            if (best < 0 || *b.steps_to_target < *runs[std::size_t(best)].steps_to_target) best = long(j);
         }
-        matched_multiplier m{i, best, std::nullopt};
-        if (best >= 0)
-            m.multiplier = selfreplay::compute_multiplier({a.step, a.valid_ntp}, {replay_runs[std::size_t(best)].step,
-                                                                                 replay_runs[std::size_t(best)].valid_ntp},
-                                                          target);
-        out.push_back(m);
+        return best;
+    };
+    auto multiplier = [&](const run_result& a, const run_result& b) {
+        return selfreplay::compute_multiplier({a.step, a.valid_ntp}, {b.step, b.valid_ntp}, target);
+    };
+    for (std::size_t i = 0; i < lr_runs.size(); ++i) {
+        if (!lr_runs[i].steps_to_target) continue;
+        const long j = fastest(replay_runs, lr_runs[i].forgetting_at_target);
+        if (j >= 0) by_lr.push_back({i, std::size_t(j), multiplier(lr_runs[i], replay_runs[std::size_t(j)])});
     }
-    return out;
+    for (std::size_t j = 0; j < replay_runs.size(); ++j) {
+        if (!replay_runs[j].steps_to_target) continue;
+        const long i = fastest(lr_runs, replay_runs[j].forgetting_at_target);
+        if (i >= 0) by_replay.push_back({std::size_t(i), j, multiplier(lr_runs[std::size_t(i)], replay_runs[j])});
+    }
 }
 
 //! SVG scatter of forgetting at the target (y) against steps to the target (x, log scale).
@@ -834,7 +842,8 @@ inline int run_text(int argc, char** argv) {
         const auto wres = run_all(sh, sweep, target, o.threads, progress);
         const std::vector<run_result> lr_runs(wres.begin(), wres.begin() + std::ptrdiff_t(o.lr_sweep.size()));
         const std::vector<run_result> replay_runs(wres.begin() + std::ptrdiff_t(o.lr_sweep.size()), wres.end());
-        const auto matches = match(lr_runs, replay_runs, target);
+        std::vector<matched_multiplier> by_lr, by_replay;
+        match(lr_runs, replay_runs, target, by_lr, by_replay);
         selfreplay::report t3;
         for (const auto& r : wres) {
             selfreplay::metrics_record rec;
@@ -846,16 +855,23 @@ inline int run_text(int argc, char** argv) {
         }
         std::cout << "\nTo the target Spanish loss " << fixed(target, 4) << " (cap " << o.sweep_max_steps << " steps):\n";
         t3.write_text(std::cout, 4);
-        for (const auto& m : matches) {
-            const auto& a = lr_runs[m.lr_run];
-            if (m.replay_run < 0)
-                std::cout << "no replay at lr " << json_num(a.spec.lr) << ": forgetting " << fixed(a.forgetting_at_target, 4)
-                          << "; no replay run forgets as little\n";
+        for (const auto& m : by_lr) {
+            const auto &a = lr_runs[m.lr_run], &b = replay_runs[m.replay_run];
+            std::cout << "no replay at lr " << json_num(a.spec.lr) << " (forgetting " << fixed(a.forgetting_at_target, 4) << ") takes "
+                      << fixed(m.multiplier.value_or(NAN), 2) << "x the steps of self-generated replay f " << json_num(b.spec.strength())
+                      << " at lr " << json_num(b.spec.lr) << " (forgetting " << fixed(b.forgetting_at_target, 4) << ")\n";
+        }
+        for (std::size_t j = 0; j < replay_runs.size(); ++j) {
+            const auto& b = replay_runs[j];
+            if (!b.steps_to_target) continue;
+            const auto it = std::find_if(by_replay.begin(), by_replay.end(), [&](const matched_multiplier& m) { return m.replay_run == j; });
+            if (it == by_replay.end())
+                std::cout << "replay f " << json_num(b.spec.strength()) << " forgets " << fixed(b.forgetting_at_target, 4)
+                          << " at the target: no learning rate of the sweep forgets as little\n";
             else
-                std::cout << "no replay at lr " << json_num(a.spec.lr) << " needs " << fixed(m.multiplier.value_or(NAN), 2)
-                          << "x the steps of replay f " << json_num(replay_runs[std::size_t(m.replay_run)].spec.strength())
-                          << " at lr " << json_num(hi) << ", which forgets " << fixed(replay_runs[std::size_t(m.replay_run)].forgetting_at_target, 4)
-                          << " vs " << fixed(a.forgetting_at_target, 4) << "\n";
+                std::cout << "replay f " << json_num(b.spec.strength()) << " forgets " << fixed(b.forgetting_at_target, 4)
+                          << "; the fastest no-replay run forgetting no more (lr " << json_num(lr_runs[it->lr_run].spec.lr) << ") takes "
+                          << fixed(it->multiplier.value_or(NAN), 2) << "x its steps\n";
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -877,14 +893,18 @@ inline int run_text(int argc, char** argv) {
            << json_num(cut_ntp) << ", \"cut_self_kl\": " << json_num(cut_kl) << ", \"required_cut\": 0.8, \"met\": "
            << (accepted ? "true" : "false") << "},\n  \"tradeoff\": {\"target_valid_ntp\": " << json_num(target)
            << ", \"max_steps\": " << o.sweep_max_steps << ",\n  \"lr_sweep\": " << json_runs(lr_runs) << ",\n  \"replay_sweep\": "
-           << json_runs(replay_runs) << ",\n  \"matched_multipliers\": [";
-        for (std::size_t i = 0; i < matches.size(); ++i) {
-            const auto& m = matches[i];
-            js << (i ? ", " : "") << "{\"lr\": " << json_num(lr_runs[m.lr_run].spec.lr) << ", \"replay_fraction\": "
-               << (m.replay_run < 0 ? "null" : json_num(replay_runs[std::size_t(m.replay_run)].spec.strength()))
-               << ", \"compute_multiplier\": " << (m.multiplier ? json_num(*m.multiplier) : "null") << "}";
+           << json_runs(replay_runs);
+        for (const auto* list : {&by_lr, &by_replay}) {
+            js << ",\n  " << (list == &by_lr ? "\"multipliers_by_lr\"" : "\"multipliers_by_replay\"") << ": [";
+            for (std::size_t i = 0; i < list->size(); ++i) {
+                const auto& m = (*list)[i];
+                js << (i ? ", " : "") << "{\"lr\": " << json_num(lr_runs[m.lr_run].spec.lr) << ", \"replay_fraction\": "
+                   << json_num(replay_runs[m.replay_run].spec.strength()) << ", \"compute_multiplier\": "
+                   << (m.multiplier ? json_num(*m.multiplier) : "null") << "}";
+            }
+            js << "]";
         }
-        js << "]}\n}\n";
+        js << "}\n}\n";
         const std::string json_path = o.out + "/text.json", svg_path = o.out + "/text.svg";
         std::ofstream jf(json_path);
         jf << js.str();
