@@ -56,7 +56,7 @@ public:
     //! Forgets everything added.
     void clear() noexcept { partials_.clear(); }
 
-private:
+    //! Adds `x`, which the caller guarantees is finite (no check).
     void add_finite(double x) {
         std::size_t i = 0;
         for (double y : partials_) {
@@ -70,6 +70,7 @@ private:
         partials_.push_back(x);
     }
 
+private:
     std::vector<double> partials_; // increasing magnitude, non-overlapping
 };
 

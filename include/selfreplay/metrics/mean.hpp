@@ -62,15 +62,24 @@ public:
         static_assert(std::is_floating_point_v<typename decltype(v)::value_type>,
                       "selfreplay::mean: the values must be floating-point");
         exact_sum local;
-        index_t flat = 0;
-        detail::for_each_offset(
-            v.extents(),
-            [&](index_t off) {
-                const double x = static_cast<double>(v.data()[off]);
-                detail::require_finite_element(x, v.extents(), flat++, where(), "values");
-                local.add(x);
-            },
-            v.strides());
+        if (v.is_contiguous()) { // fast path: one flat pass
+            const auto* p = v.data();
+            for (index_t i = 0, n = v.size(); i < n; ++i) {
+                const double x = static_cast<double>(p[i]);
+                if (!std::isfinite(x)) detail::require_finite_element(x, v.extents(), i, where(), "values");
+                local.add_finite(x);
+            }
+        } else {
+            index_t flat = 0;
+            detail::for_each_offset(
+                v.extents(),
+                [&](index_t off) {
+                    const double x = static_cast<double>(v.data()[off]);
+                    detail::require_finite_element(x, v.extents(), flat++, where(), "values");
+                    local.add_finite(x);
+                },
+                v.strides());
+        }
         sum_.merge(local);
         count_ += v.size();
     }
