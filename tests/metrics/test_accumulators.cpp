@@ -53,6 +53,9 @@ TEST_CASE("exact_sum is the correctly rounded exact sum") {
     for (int i = 0; i < 10; ++i) tenth.add(0.1);
     CHECK(tenth.value() == 1.0); // naive summation gives 0.9999999999999999
     CHECK(exact_sum{}.value() == 0.0);
+    exact_sum big;
+    big.add(1.7e308);
+    CHECK_THROWS_WITH(big.add(1.7e308), Catch::Contains("makes the sum overflow the double range"));
     CHECK_THROWS_WITH(s.add(std::nan("")), Catch::Contains("exact_sum::add: argument 'x' must be finite"));
 
     // Independent truth: values m * 2^e with |m| < 2^50 and e in [-60, 0] are exact multiples of

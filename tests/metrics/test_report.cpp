@@ -32,6 +32,9 @@ TEST_CASE("metrics_record keeps insertion order and replaces on a repeated name"
     CHECK(std::get<double>(m.fields()[0].second) == 2.5);
     CHECK(std::get<std::string>(*m.find("a")) == "x");
     CHECK(m.find("zzz") == nullptr);
+    const std::string text = "from a std::string";
+    CHECK(std::get<std::string>(*metrics_record{}.set("s", text).find("s")) == text);
+    CHECK(std::get<double>(*metrics_record{}.set("f", 0.5f).find("f")) == 0.5);
     CHECK(std::get<std::int64_t>(metrics_record{}.set("n", std::uint32_t{7}).fields()[0].second) == 7);
     CHECK_THROWS_WITH(metrics_record{}.set("", 1.0), Catch::Contains("argument 'name' must not be empty"));
     CHECK_THROWS_WITH(metrics_record{}.set("n", std::numeric_limits<std::uint64_t>::max()), Catch::Contains("does not fit in int64"));

@@ -17,7 +17,8 @@ namespace selfreplay {
 //! list of non-overlapping partials; `value()` rounds that exact sum once, to nearest (ties to
 //! even). Hence the result does not depend on the order of additions or on how the values were
 //! split across accumulators: split + merge equals a single pass bit for bit.
-//! Only finite values are accepted; the exact sum must stay below ~1e308 in magnitude.
+//! Only finite values are accepted; a sum leaving the double range (~1.8e308) throws, after
+//! which this accumulator holds an unspecified (valid) value: discard it.
 //! Cost: `add` is O(number of partials), a handful for sums of similar magnitudes.
 class exact_sum {
 public:
@@ -56,7 +57,7 @@ public:
     //! Forgets everything added.
     void clear() noexcept { partials_.clear(); }
 
-    //! Adds `x`, which the caller guarantees is finite (no check).
+    //! Adds `x`, which the caller guarantees is finite (not checked; an overflowing sum still throws).
     void add_finite(double x) {
         std::size_t i = 0;
         for (double y : partials_) {
@@ -66,6 +67,7 @@ public:
             if (lo != 0.0) partials_[i++] = lo;
             x = hi;
         }
+        if (!std::isfinite(x)) throw invalid_argument("exact_sum::add", "x", "makes the sum overflow the double range");
         partials_.resize(i);
         partials_.push_back(x);
     }

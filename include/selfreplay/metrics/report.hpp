@@ -37,6 +37,10 @@ public:
     metrics_record& set(std::string_view name, std::string_view text) { return put(name, cell(std::string(text))); }
     //! Sets `name` to a text value (string literals).
     metrics_record& set(std::string_view name, const char* text) { return set(name, std::string_view(text)); }
+    //! Sets `name` to a text value.
+    metrics_record& set(std::string_view name, const std::string& text) { return set(name, std::string_view(text)); }
+    //! Booleans are neither text nor numbers here: store `"true"`/`"false"` or 0/1 explicitly.
+    metrics_record& set(std::string_view name, bool value) = delete;
     //! Sets `name` to a real value (NaN and infinities allowed: JSON writes them as null).
     metrics_record& set(std::string_view name, double value) { return put(name, cell(value)); }
     //! Sets `name` to an integer value (any integral type but bool; must fit in int64).
