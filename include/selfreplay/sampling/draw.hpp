@@ -34,8 +34,8 @@ inline void require_not_all_masked(bool ok, std::string_view where) {
 //! Exact categorical draw from softmax(row) by inverse CDF (llama.cpp `dist`): with m the
 //! maximum and w_i = exp(x_i - m), Z = sum w_i, draws u ~ U[0, 1) in double (53 bits, 2 words of
 //! `rng`) and returns the first i whose cumulative weight exceeds u * Z. Masked tokens
-//! (w_i = 0) are never returned. Dense rows: one max pass, one pass summing w_i per block of
-//! 256, then a rescan of one block.
+//! (w_i = 0) are never returned. Dense rows are read once: per block of 256 its maximum and its
+//! sum of exponentials (the block still in L1), then one block is rescanned.
 struct categorical {
     //! Draws one token from `row`.
     template <class T>
@@ -59,17 +59,26 @@ struct categorical {
             }
             return last; // rounding: target landed at the very end
         }
+        // one read of the row: per block of 256 (L1-resident) its maximum, then its sum of
+        // exp(x - block max); block weights exp(block max - m) * sum
         const T* x = row.data();
         const std::size_t n = row.size();
-        const T m = max_checked(x, n, "categorical");
-        require_not_all_masked(m > neg_inf<T>, "categorical");
         constexpr std::size_t block = 256;
         const std::size_t blocks = (n + block - 1) / block;
-        ctx.sums.resize(blocks);
+        ctx.sums.resize(2 * blocks);
+        double* bmax = ctx.sums.data() + blocks;
+        T m = neg_inf<T>;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * block, len = std::min(block, n - s);
+            const T bm = max_checked(x + s, len, "categorical");
+            bmax[b] = double(bm);
+            ctx.sums[b] = bm > neg_inf<T> ? sum_exp(x + s, len, bm) : 0.0;
+            m = std::max(m, bm);
+        }
+        require_not_all_masked(m > neg_inf<T>, "categorical");
         double z = 0;
         for (std::size_t b = 0; b < blocks; ++b) {
-            const std::size_t s = b * block;
-            ctx.sums[b] = sum_exp(x + s, std::min(block, n - s), m);
+            if (ctx.sums[b] > 0) ctx.sums[b] *= std::exp(bmax[b] - double(m));
             z += ctx.sums[b];
         }
         const double target = uniform_double(rng) * z;
@@ -81,12 +90,14 @@ struct categorical {
             before += ctx.sums[b];
         }
         if (b == blocks) b = last_block, before = z - ctx.sums[b];
+        // within the block: weights exp(x - m) in double, the first whose cumulative exceeds the rest
         const std::size_t s = b * block, e = std::min(n, s + block);
         const double rem = target - before;
         double cum = 0;
         std::size_t last = s;
         for (std::size_t i = s; i < e; ++i) {
-            const double w = double(exp_nonpositive<T>(x[i] - m));
+            if (!(x[i] > neg_inf<T>)) continue;
+            const double w = std::exp(double(x[i]) - double(m));
             if (w <= 0) continue;
             cum += w;
             last = i;

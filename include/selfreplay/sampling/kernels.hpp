@@ -150,43 +150,34 @@ double sum_exp(const T* x, std::size_t n, T m) {
     return s;
 }
 
-//! z = sum exp(x[i] - m) and, for each b < 4, s[b] = the same sum restricted to
-//! x[i] - m >= band[b] (m >= every x[i]). One pass; the bands bound top-p's candidate set.
+//! Returns sum exp(x[i] - m) over x[0..n) (m >= every x[i]) and appends to `ids` / `vals` the
+//! entries with x[i] - m >= floor_d. One pass; top-p's candidates come from it.
 template <class T>
-void sum_exp_bands(const T* x, std::size_t n, T m, const T (&band)[4], double& z, double (&s)[4]) {
+double sum_exp_collect(const T* x, std::size_t n, T m, T floor_d, std::vector<std::int32_t>& ids,
+                       std::vector<T>& vals) {
     std::size_t i = 0;
-    z = 0;
-    for (double& v : s) v = 0;
+    double z = 0;
+    auto collect = [&](std::size_t from, std::size_t to) {
+        for (std::size_t j = from; j < to; ++j)
+            if (x[j] - m >= floor_d) ids.push_back(static_cast<std::int32_t>(j)), vals.push_back(x[j]);
+    };
     if constexpr (std::is_same_v<T, float>) {
         const std::size_t nv = n - n % (2 * W);
-        vfloat a{}, b0{}, b1{}, b2{}, b3{}, c{}, c0{}, c1{}, c2{}, c3{};
-        const vfloat l0 = splat(band[0]), l1 = splat(band[1]), l2 = splat(band[2]), l3 = splat(band[3]), zero{};
+        vfloat a{}, c{};
+        const vfloat lo = splat(floor_d);
         for (; i < nv; i += 2 * W) {
-            const vfloat d = loadv(x + i) - m, e = exp_nonpositive_v(d);
-            a += e;
-            b0 += d >= l0 ? e : zero;
-            b1 += d >= l1 ? e : zero;
-            b2 += d >= l2 ? e : zero;
-            b3 += d >= l3 ? e : zero;
-            const vfloat g = loadv(x + i + W) - m, f = exp_nonpositive_v(g);
-            c += f;
-            c0 += g >= l0 ? f : zero;
-            c1 += g >= l1 ? f : zero;
-            c2 += g >= l2 ? f : zero;
-            c3 += g >= l3 ? f : zero;
+            const vfloat d = loadv(x + i) - m, g = loadv(x + i + W) - m;
+            a += exp_nonpositive_v(d);
+            c += exp_nonpositive_v(g);
+            if (anyv((d >= lo) | (g >= lo))) collect(i, i + 2 * W);
         }
-        a += c, b0 += c0, b1 += c1, b2 += c2, b3 += c3;
-        for (std::size_t j = 0; j < W; ++j) {
-            z += double(a[j]);
-            s[0] += double(b0[j]), s[1] += double(b1[j]), s[2] += double(b2[j]), s[3] += double(b3[j]);
-        }
+        a += c;
+        for (std::size_t j = 0; j < W; ++j) z += double(a[j]);
     }
-    for (; i < n; ++i) {
-        const T d = x[i] - m;
-        const double e = double(exp_nonpositive<T>(d));
-        z += e;
-        for (int b = 0; b < 4; ++b) s[b] += d >= band[b] ? e : 0.0;
-    }
+    const std::size_t tail = i;
+    for (; i < n; ++i) z += double(exp_nonpositive<T>(x[i] - m));
+    collect(tail, n);
+    return z;
 }
 
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.

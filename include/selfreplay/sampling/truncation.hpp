@@ -9,8 +9,9 @@
 //! no result depends on the order of tokens in the vocabulary.
 //!
 //! None of them sorts the vocabulary: top-k selects over per-chunk maxima then over the few
-//! candidates they admit; top-p bounds the nucleus with mass bands computed in the softmax pass
-//! and refines a weighted threshold over the candidates; min-p is a single threshold.
+//! candidates they admit; top-p collects the tokens within 8 of the maximum during its softmax
+//! pass, takes the narrowest of three bands holding mass p as candidates (all finite tokens if
+//! none does) and refines a weighted threshold over them; min-p is a single threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
 //! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
 
@@ -160,19 +161,32 @@ struct top_p {
             const std::size_t n = row.size();
             m = max_checked(x, n, "top_p");
             require(m > neg_inf<T>, "top_p", "logits", "has every entry masked (-inf)");
-            // softmax normaliser and the mass above four bands below the maximum
-            constexpr T band[4] = {T(-2), T(-4), T(-8), T(-16)};
-            double s[4];
-            sum_exp_bands(x, n, m, band, z, s);
-            T cut = std::numeric_limits<T>::lowest();
-            for (int b = 0; b < 4; ++b)
-                if (s[b] >= double(p) * z) {
-                    cut = m + band[b];
-                    break;
-                }
+            // one pass: the softmax normaliser z and the candidates within 8 of the maximum (a
+            // nucleus of a peaked distribution lies there); their masses above m - 2, m - 4 and
+            // m - 8 pick the narrowest band holding mass p, else every finite logit is a candidate
+            constexpr T band[3] = {T(-2), T(-4), T(-8)};
             ctx.ids.clear();
             ctx.values.clear();
-            collect_at_least(x, n, cut, ctx.ids, ctx.values);
+            z = sum_exp_collect(x, n, m, band[2], ctx.ids, ctx.values);
+            double s[3] = {};
+            for (T v : ctx.values) {
+                const T d = v - m;
+                const double e = double(exp_nonpositive<T>(d));
+                for (int b = 0; b < 3; ++b) s[b] += d >= band[b] ? e : 0.0;
+            }
+            int b = 0;
+            while (b < 3 && s[b] < double(p) * z) ++b;
+            if (b < 3) { // keep exactly the members of band b (same test as above)
+                std::size_t k = 0;
+                for (std::size_t i = 0; i < ctx.ids.size(); ++i)
+                    if (ctx.values[i] - m >= band[b]) ctx.ids[k] = ctx.ids[i], ctx.values[k] = ctx.values[i], ++k;
+                ctx.ids.resize(k);
+                ctx.values.resize(k);
+            } else { // a flat distribution: every finite logit is a candidate
+                ctx.ids.clear();
+                ctx.values.clear();
+                collect_at_least(x, n, std::numeric_limits<T>::lowest(), ctx.ids, ctx.values);
+            }
         } else {
             gather_finite(row, ctx, "top_p");
             m = *std::max_element(ctx.values.begin(), ctx.values.end());
