@@ -63,21 +63,22 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
         }
     const double denom = denominator(o.reduction, B, L, counted);
     const T gscale = static_cast<T>(denom > 0 ? o.scale / denom : 0.0);
+    const bool stream = stream_gradient<T>(g, o.accumulate);
     std::vector<double> values;
     parallel_rows<T>(B * L, o.threads, values, [&](index_t row, scratch<T>& s) -> double {
         const index_t b = row / L, t = row % L;
         const std::int32_t y = target[static_cast<std::size_t>(row)];
         row_value rv;
         if constexpr (Grad) {
-            gradient_row(g, b, t, y >= 0, o.accumulate, s.get(1, V), [&](T* gp, bool acc) {
+            gradient_row(g, b, t, y >= 0, o.accumulate, s.get(1, V), [&](T* gp, bool acc, bool direct) {
                 const T* xp = contiguous_row(x, b, t, s.get(0, V));
                 T* wm = s.get(3, block_count(V));
-                rv = acc ? cross_entropy_row<T, true, true>(xp, V, y, gp, gscale, s.get(2, V), wm)
-                         : cross_entropy_row<T, true, false>(xp, V, y, gp, gscale, nullptr, wm);
+                rv = acc ? cross_entropy_row<T, true, true>(xp, V, y, gp, gscale, s.get(2, V), wm, false)
+                         : cross_entropy_row<T, true, false>(xp, V, y, gp, gscale, s.get(2, V), wm, direct && stream);
             });
         } else if (y >= 0) {
             rv = cross_entropy_row<T, false, false>(contiguous_row(x, b, t, s.get(0, V)), V, y, nullptr, gscale,
-                                                    nullptr, nullptr);
+                                                    nullptr, nullptr, false);
         }
         if (rv.status != row_status::ok) throw_row_status(rv.status, where, "logits", "logits", b, t);
         return rv.value;

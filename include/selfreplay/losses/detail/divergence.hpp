@@ -75,13 +75,14 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
     const T gscale = static_cast<T>(denom > 0 ? o.scale / (denom * o.temperature) : 0.0);
     const T inv_tau = static_cast<T>(1.0 / o.temperature);
     const T beta = static_cast<T>(o.beta);
-    auto kernel = [&]<bool G, bool Acc>(const T* sp, const T* rp, T* gp, scratch<T>& sc) -> row_value {
+    const bool stream = Grad && stream_gradient<T>(g, o.accumulate);
+    auto kernel = [&]<bool G, bool Acc>(const T* sp, const T* rp, T* gp, scratch<T>& sc, bool direct) -> row_value {
         T* wa = G ? sc.get(2, V) : nullptr;
         T* wb = G ? sc.get(3, V) : nullptr;
         switch (o.kind) {
         case divergence_kind::forward_kl:
             return kl_forward_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb,
-                                             G ? sc.get(5, 2 * block_count(V)) : nullptr);
+                                             G ? sc.get(5, 2 * block_count(V)) : nullptr, direct && stream);
         case divergence_kind::reverse_kl: return kl_reverse_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
         case divergence_kind::jsd: break;
         }
@@ -93,15 +94,15 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
         const bool on = active[static_cast<std::size_t>(row)] != 0;
         row_value rv;
         if constexpr (Grad) {
-            gradient_row(g, b, t, on, o.accumulate, sc.get(4, V), [&](T* gp, bool acc) {
+            gradient_row(g, b, t, on, o.accumulate, sc.get(4, V), [&](T* gp, bool acc, bool direct) {
                 const T* sp = contiguous_row(s, b, t, sc.get(0, V));
                 const T* rp = contiguous_row(r, b, t, sc.get(1, V));
-                rv = acc ? kernel.template operator()<true, true>(sp, rp, gp, sc)
-                         : kernel.template operator()<true, false>(sp, rp, gp, sc);
+                rv = acc ? kernel.template operator()<true, true>(sp, rp, gp, sc, false)
+                         : kernel.template operator()<true, false>(sp, rp, gp, sc, direct);
             });
         } else if (on) {
             rv = kernel.template operator()<false, false>(contiguous_row(s, b, t, sc.get(0, V)),
-                                                          contiguous_row(r, b, t, sc.get(1, V)), nullptr, sc);
+                                                          contiguous_row(r, b, t, sc.get(1, V)), nullptr, sc, false);
         }
         if (rv.status != row_status::ok)
             throw_row_status(rv.status, where, "student_logits", "reference_logits", b, t);

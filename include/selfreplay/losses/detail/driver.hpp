@@ -158,8 +158,18 @@ inline loss_result finish(const std::vector<double>& values, index_t batch, inde
     return out;
 }
 
+//! Gradients larger than this many bytes are written with non-temporal stores (they would not
+//! stay in cache anyway); smaller ones stay in cache for the caller's backward pass.
+inline constexpr index_t stream_threshold_bytes = index_t(16) << 20;
+
+template <class T>
+bool stream_gradient(const position_rows<T>& g, bool accumulate) noexcept {
+    return !accumulate && g.contiguous() && g.batch * g.length * g.vocab * static_cast<index_t>(sizeof(T)) > stream_threshold_bytes;
+}
+
 //! Writes the gradient row (b, t): zero when not counted (unless accumulating), else runs
-//! kernel(g_ptr, accumulate_flag) on a contiguous destination and scatters strided ones.
+//! kernel(g_ptr, accumulate, direct) on the row itself (direct) or on a contiguous buffer that
+//! is then scattered into the strided row.
 template <class T, class Kernel>
 void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted, bool accumulate, T* buffer,
                   Kernel&& kernel) {
@@ -170,10 +180,10 @@ void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted,
         return;
     }
     if (g.contiguous()) {
-        kernel(p, accumulate);
+        kernel(p, accumulate, true);
         return;
     }
-    kernel(buffer, false);
+    kernel(buffer, false, false);
     for (index_t v = 0; v < g.vocab; ++v) p[v * g.sv] = (accumulate ? p[v * g.sv] : T(0)) + buffer[v];
 }
 

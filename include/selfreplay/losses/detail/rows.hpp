@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "selfreplay/losses/detail/simd.hpp"
@@ -120,18 +121,54 @@ inline bool bad_input(T max, double z) noexcept {
     return max == std::numeric_limits<T>::infinity() || std::isnan(z);
 }
 
+//! The gradient pass: g (+)= f(i, count) for the registers of the row. With `stream` (and not
+//! Acc) full registers go out with non-temporal stores at aligned addresses, so that a gradient
+//! larger than the caches costs one write of memory and no read-for-ownership.
+template <class T, bool Acc, class F>
+inline void write_gradient(T* g, index_t n, bool stream, F&& f) noexcept {
+    constexpr index_t L = simd::lanes<T>;
+    if constexpr (!Acc && simd::can_stream) {
+        if (stream) {
+            const auto misaligned = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(g) % simd::register_bytes);
+            const index_t head = misaligned == 0 ? 0 : std::min(n, (static_cast<index_t>(simd::register_bytes) - misaligned) / static_cast<index_t>(sizeof(T)));
+            if (head > 0) st(g, 0, head, f(0, head));
+            index_t i = head;
+            for (; i + L <= n; i += L) simd::stream(g + i, f(i, L));
+            if (i < n) st(g, i, n - i, f(i, n - i));
+            simd::stream_fence();
+            return;
+        }
+    }
+    for (index_t i = 0; i < n; i += L) {
+        const index_t c = std::min(L, n - i);
+        put<Acc>(g, i, c, f(i, c));
+    }
+}
+
+//! Per-block coefficient of register [i, i + c): coef[block of i], or lane by lane when the
+//! register straddles two blocks (only when the gradient row is not register-aligned).
+template <class T>
+inline simd::vec<T> block_coefficient(const T* coef, index_t i, index_t c) noexcept {
+    const index_t k0 = i / block_elems, k1 = (i + c - 1) / block_elems;
+    if (k0 == k1) return simd::splat(coef[k0]);
+    simd::vec<T> v{};
+    for (index_t j = 0; j < c; ++j) v[j] = coef[(i + j) / block_elems];
+    return v;
+}
+
 //! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
 //! With Grad: g (+)= gscale * (softmax(x) - onehot(y)). Single read of x: an online
 //! log-sum-exp over blocks (the running max rescales the sum), exponentials stored for the
-//! gradient pass; `work` holds n elements when Acc, `wm` block_count(n) elements.
+//! gradient pass (`work`, n elements) and a gradient pass (streamed when `stream`, see
+//! write_gradient); `wm` holds block_count(n) elements.
 template <class T, bool Grad, bool Acc>
-inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm) noexcept {
+inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm,
+                                   bool stream) noexcept {
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
     row_value out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
-    T* e_out = Acc ? work : g;
     T m = ninf;
     double z = 0;
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
@@ -145,7 +182,7 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
             const index_t c = std::min(L, i1 - i);
             if (i + block_elems < n) __builtin_prefetch(x + i + block_elems); // the next block
             const V e = simd::exp(ld(x, i, c, ninf) - vm);
-            if constexpr (Grad) st(e_out, i, c, e);
+            if constexpr (Grad) st(work, i, c, e);
             acc += e;
         }
         z += simd::hsum<T>(acc);
@@ -155,16 +192,15 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
     if (m == ninf) return {0, row_status::first_all_neg_inf};
     out.value = static_cast<double>(m) + std::log(z) - target_logit;
     if constexpr (Grad) {
-        for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
-            const index_t i1 = std::min(n, i0 + block_elems);
-            const double f = wm[k] == ninf ? 0.0 : std::exp(static_cast<double>(wm[k]) - static_cast<double>(m));
-            const V coef = simd::splat(static_cast<T>(static_cast<double>(gscale) * f / z));
-            for (index_t i = i0; i < i1; i += L) {
-                const index_t c = std::min(L, i1 - i);
-                put<Acc>(g, i, c, coef * ld(e_out, i, c, T(0)));
-            }
-        }
-        g[y] -= gscale;
+        for (index_t k = 0; k < block_count(n); ++k) // wm: block maxima -> gradient coefficients
+            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0
+                                                 : static_cast<double>(gscale) *
+                                                       std::exp(static_cast<double>(wm[k]) - static_cast<double>(m)) / z);
+        write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
+            V v = block_coefficient(wm, i, c) * ld(work, i, c, T(0));
+            if (y >= i && y < i + c) v[y - i] -= gscale;
+            return v;
+        });
     }
     return out;
 }
@@ -172,21 +208,21 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 //! Forward KL(p || q) for one row, p = softmax(r / tau) (reference), q = softmax(s / tau)
 //! (student): sum_v p_v (log p_v - log q_v). With Grad: g (+)= gscale * (q - p) (gscale includes
 //! 1 / tau). Single read of s and r (online log-sum-exps over blocks, as cross_entropy_row);
-//! `wa`, `wb` hold n elements each, `wm` 2 * block_count(n).
+//! `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient is streamed when `stream`.
 //! Accumulated: za = sum exp(a - ea), zb = sum exp(b - eb) and sum_ = sum exp(b - eb) * ((b - eb) - (a - ea))
 //! with a = s / tau, b = r / tau and ea, eb the running maxima (0 until one is finite);
 //! KL = sum_ / zb + log za - log zb.
 template <class T, bool Grad, bool Acc>
 inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa, T* wb,
-                                T* wm) noexcept {
+                                T* wm, bool stream) noexcept {
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
     const V it = simd::splat(inv_tau);
-    T* ea_out = Acc ? wa : g;
     T ms = ninf, mr = ninf;         // running maxima of the raw logits
     double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
     double za = 0, zb = 0, sum = 0;
+    const index_t nb = block_count(n);
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
         ms = std::max(ms, block_max(s, i0, i1));
@@ -216,16 +252,16 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
             acc_b += eb;
             acc_s += simd::select<T>(eb > T(0), eb * (b - a), V{});
             if constexpr (Grad) {
-                st(ea_out, i, c, ea);
+                st(wa, i, c, ea);
                 st(wb, i, c, eb);
             }
         }
         za += simd::hsum<T>(acc_a);
         zb += simd::hsum<T>(acc_b);
         sum += simd::hsum<T>(acc_s);
-        if constexpr (Grad) {
-            wm[2 * k] = ms == ninf ? ninf : static_cast<T>(sa);
-            wm[2 * k + 1] = mr == ninf ? ninf : static_cast<T>(sb);
+        if constexpr (Grad) { // the shifts of this block: student's in wm[k], reference's in wm[nb + k]
+            wm[k] = ms == ninf ? ninf : static_cast<T>(sa);
+            wm[nb + k] = mr == ninf ? ninf : static_cast<T>(sb);
         }
     }
     if (bad_input(ms, za)) return {0, row_status::first_not_finite};
@@ -235,17 +271,15 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     row_value out;
     out.value = sum / zb + std::log(za) - std::log(zb);
     if constexpr (Grad) {
-        for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
-            const index_t i1 = std::min(n, i0 + block_elems);
-            const double fa = wm[2 * k] == ninf ? 0.0 : std::exp(static_cast<double>(wm[2 * k]) - sa);
-            const double fb = wm[2 * k + 1] == ninf ? 0.0 : std::exp(static_cast<double>(wm[2 * k + 1]) - sb);
-            const V ca = simd::splat(static_cast<T>(static_cast<double>(gscale) * fa / za));
-            const V cb = simd::splat(static_cast<T>(static_cast<double>(gscale) * fb / zb));
-            for (index_t i = i0; i < i1; i += L) {
-                const index_t c = std::min(L, i1 - i);
-                put<Acc>(g, i, c, ca * ld(ea_out, i, c, T(0)) - cb * ld(wb, i, c, T(0)));
-            }
+        // wm: block shifts -> gradient coefficients gscale * exp(shift_k - final shift) / z
+        for (index_t k = 0; k < nb; ++k) {
+            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0 : static_cast<double>(gscale) * std::exp(static_cast<double>(wm[k]) - sa) / za);
+            wm[nb + k] = static_cast<T>(
+                wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * std::exp(static_cast<double>(wm[nb + k]) - sb) / zb);
         }
+        write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
+            return block_coefficient(wm, i, c) * ld(wa, i, c, T(0)) - block_coefficient(wm + nb, i, c) * ld(wb, i, c, T(0));
+        });
     }
     return out;
 }

@@ -11,8 +11,13 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "selfreplay/tensor/strided_view.hpp"
+
+#if defined(__AVX__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace selfreplay::detail::simd {
 
@@ -96,6 +101,38 @@ inline bool all(mask<T> m) noexcept {
     for (index_t i = 0; i < lanes<T>; ++i)
         if (m[i] == 0) return false;
     return true;
+}
+
+//! Whether `stream` bypasses the caches (x86: non-temporal stores); elsewhere it is a store.
+#if defined(__AVX__) || defined(__SSE2__)
+inline constexpr bool can_stream = true;
+#else
+inline constexpr bool can_stream = false;
+#endif
+
+//! Stores a register at `p` (aligned to `register_bytes`) without pulling the line into the
+//! caches (no read-for-ownership): for outputs larger than the caches. Follow with `stream_fence`.
+template <class T>
+inline void stream(T* p, vec<T> v) noexcept {
+#if defined(__AVX__)
+    if constexpr (std::is_same_v<T, float>)
+        _mm256_stream_ps(p, v);
+    else
+        _mm256_stream_pd(p, v);
+#elif defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>)
+        _mm_stream_ps(p, v);
+    else
+        _mm_stream_pd(p, v);
+#else
+    store(p, v);
+#endif
+}
+//! Orders the streamed stores before any later store (x86 sfence).
+inline void stream_fence() noexcept {
+#if defined(__AVX__) || defined(__SSE2__)
+    _mm_sfence();
+#endif
 }
 
 //! exp(x) lane-wise for float, x <= 88: Cephes' expf (range reduction by ln 2 in two parts,
