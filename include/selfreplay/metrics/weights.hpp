@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -77,13 +78,13 @@ public:
         count_ += other.count_;
     }
 
-    //! ||theta - pi|| / ||pi - theta_0||. Throws `invalid_argument` when nothing was added or
-    //! when pi equals theta_0 (the ratio is undefined).
+    //! ||theta - pi|| / ||pi - theta_0||; NaN when pi equals theta_0 (no pretraining: the ratio
+    //! is undefined; the reference code's `weights_l2_theta_pi_over_pi_init` is NaN there too, and
+    //! `report` writes it as null). Throws `invalid_argument` when nothing was added.
     double value() const {
         if (count_ == 0) throw invalid_argument("weight_distance_ratio::value", "count", "is 0: nothing was added");
         const double den = reference_.value();
-        if (den == 0.0)
-            throw invalid_argument("weight_distance_ratio::value", "theta_0", "equals pi, so ||pi - theta_0|| is 0");
+        if (den == 0.0) return std::numeric_limits<double>::quiet_NaN();
         return std::sqrt(moved_.value()) / std::sqrt(den);
     }
     //! ||theta - pi||_2.
