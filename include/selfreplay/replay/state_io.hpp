@@ -135,7 +135,7 @@ public:
         const auto n = get<std::uint64_t>(what);
         if (n > (bytes_.size() - pos_) / sizeof(V)) fail("ends early while reading '" + std::string(what) + "'");
         std::vector<V> v(static_cast<std::size_t>(n));
-        std::memcpy(v.data(), bytes_.data() + pos_, v.size() * sizeof(V));
+        if (!v.empty()) std::memcpy(v.data(), bytes_.data() + pos_, v.size() * sizeof(V));
         pos_ += v.size() * sizeof(V);
         return v;
     }
