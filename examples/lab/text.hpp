@@ -148,8 +148,8 @@ struct run_result {
     double forgetting = 0;   //!< prev_ntp(end) - prev_ntp(pi)
     double prev_kl = 0;      //!< KL(pi || theta) on held-out English at the end
     double weight_ratio = 0; //!< ||theta - pi|| / ||pi - theta_0||
-    std::optional<double> steps_to_target;
-    double forgetting_at_target = NAN;
+    std::optional<double> steps_to_target;  //!< interpolated between evaluations (`crossing::interpolate`)
+    double forgetting_at_target = NAN;      //!< prev_ntp increase, interpolated at the same point
     double seconds = 0;
     int steps_run = 0;
 };
@@ -314,9 +314,12 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
     selfreplay::weight_distance_ratio w;
     w.add(std::span<const float>(model.params()), std::span<const float>(sh.pi.params()), std::span<const float>(sh.theta0.params()));
     r.weight_ratio = w.value();
-    if (target > 0 && r.steps_to_target) {
-        const selfreplay::loss_curve c{r.step, r.valid_ntp};
-        r.steps_to_target = selfreplay::steps_to_target(c, target);
+    if (target > 0 && r.steps_to_target) {  // the crossing, interpolated between the evaluations around it
+        r.steps_to_target = selfreplay::steps_to_target({r.step, r.valid_ntp}, target, selfreplay::crossing::interpolate);
+        std::size_t i = 0;
+        while (r.valid_ntp[i] > target) ++i;
+        const double w = i == 0 ? 1.0 : (*r.steps_to_target - r.step[i - 1]) / (r.step[i] - r.step[i - 1]);
+        r.forgetting_at_target = (i == 0 ? r.prev_ntp[0] : (1 - w) * r.prev_ntp[i - 1] + w * r.prev_ntp[i]) - sh.prev_before;
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
@@ -635,7 +638,7 @@ inline void match(const std::vector<run_result>& lr_runs, const std::vector<run_
         return best;
     };
     auto multiplier = [&](const run_result& a, const run_result& b) {
-        return selfreplay::compute_multiplier({a.step, a.valid_ntp}, {b.step, b.valid_ntp}, target);
+        return selfreplay::compute_multiplier({a.step, a.valid_ntp}, {b.step, b.valid_ntp}, target, selfreplay::crossing::interpolate);
     };
     for (std::size_t i = 0; i < lr_runs.size(); ++i) {
         if (!lr_runs[i].steps_to_target) continue;
@@ -779,7 +782,7 @@ inline int run_text(int argc, char** argv) {
         sh.prev_before = eval_ntp(sh.pi, sh.eval_en, o.seq_len);
         sh.valid_before = eval_ntp(sh.pi, sh.eval_es, o.seq_len);
         sh.pi.forward(sh.eval_en.data(), o.eval_size, o.seq_len, sh.pi_eval_en_logits);
-        {  // a look at what self-generated replay replays
+        if (!o.quiet) {  // a look at what self-generated replay replays
             transformer_lm lm{.model = &sh.pi};
             std::vector<std::int32_t> sample(std::size_t(2) * o.seq_len);
             const std::int32_t first[2] = {ENGLISH, ENGLISH};
@@ -791,7 +794,7 @@ inline int run_text(int argc, char** argv) {
                 progress("pi sample: " + line);
             }
         }
-        progress("pretrained: English held-out loss " + fixed(sh.prev_before) + ", Spanish " + fixed(sh.valid_before) + " nats/char");
+        std::printf("pretrained: English held-out loss %.4f, Spanish %.4f nats/char\n", sh.prev_before, sh.valid_before);
 
         // finding 1: strategies at a fixed number of steps
         const double hi = o.lr_high, lo = o.lr_low;
@@ -832,7 +835,8 @@ inline int run_text(int argc, char** argv) {
         // finding 3: learning rate vs replay, to a target Spanish loss
         const double drop = sh.valid_before - sres[0].valid_ntp.back();
         const double target = o.target > 0 ? o.target : sh.valid_before - o.target_progress * drop;
-        progress("target Spanish loss " + fixed(target, 4) + (o.target > 0 ? " (--target)" : " (auto)"));
+        std::printf("target Spanish loss %.4f (%s)\n", target, o.target > 0 ? "--target" : "auto");
+        std::fflush(stdout);
         std::vector<run_spec> sweep;
         for (double m : o.lr_sweep)
             sweep.push_back({"lr x" + json_num(m), "lr-sweep", source_kind::none, selfreplay::no_replay{}, hi * m, o.sweep_max_steps, true});
