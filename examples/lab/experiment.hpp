@@ -34,8 +34,8 @@ namespace lab {
 //! Settings of the toy experiment (every field is a command-line flag of `selfreplay-lab`).
 struct toy_options {
     std::uint64_t seed = 1;
-    int steps = 600;          //!< training steps per task
-    int first_steps = 0;      //!< steps for the first task (0 = same as steps)
+    //! Training steps of each task (add, reversal, sort, modadd): the arithmetic tasks need more.
+    std::vector<int> steps{800, 300, 300, 800};
     int batch = 128;          //!< training batch (sequences)
     int replay_batch = 128;   //!< replay batch (sequences), split equally over previous tasks
     int buffer_batches = 8;   //!< self-generated replay batches generated at a time
@@ -203,7 +203,7 @@ private:
     template <class Mixer, class Source>
     void train_task(state& st, strategy_result& r, int task, const Mixer& mixer, Source* source, const std::vector<float>* pi_logits) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
-        const int steps = task == 0 && o_.first_steps > 0 ? o_.first_steps : o_.steps;
+        const int steps = o_.steps[std::size_t(task)];
         const int R = Mixer::needs_replay_batch ? o_.replay_batch : 0;
         const long step0 = r.curve.empty() ? 0 : r.curve.back().step;
         const auto lr_at = [&](long s) {

@@ -17,6 +17,7 @@
 namespace {
 
 const char* usage = R"(usage: selfreplay-lab [toy] [flags]
+       selfreplay-lab text [flags]   (the English -> Spanish text experiment; see `selfreplay-lab text --help`)
 
 Runs the toy continual-learning experiment: a tiny transformer learns add -> reversal -> sort ->
 modadd, once per replay strategy; prints each strategy's accuracy matrix and a summary table and
@@ -24,8 +25,8 @@ writes <out>/toy.json, <out>/toy_curves.csv and <out>/toy.svg. See docs/lab.md.
 
 flags (defaults in brackets):
   --seed N            random seed for initialisation, data and sampling [1]
-  --steps N           training steps per task [600]
-  --first-steps N     steps for the first task, 0 = same as --steps [0]
+  --steps N|LIST      training steps per task: one number for every task, or a comma-separated
+                      list, one per task in order [800,300,300,800]
   --batch N           training batch, sequences [128]
   --replay-batch N    replay batch, sequences, split equally over the previous tasks [128]
   --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::size_t i = 0;
     if (i < args.size() && !args[i].empty() && args[i][0] != '-') {
-        if (args[i] != "toy") fail("unknown mode '" + args[i] + "' (available: toy)");
+        if (args[i] != "toy") fail("unknown mode '" + args[i] + "' (available: toy, text)");
         ++i;
     }
     for (; i < args.size(); ++i) {
@@ -99,8 +100,14 @@ int main(int argc, char** argv) {
         if (i + 1 >= args.size()) fail(f + " needs a value");
         const std::string v = args[++i];
         if (f == "--seed") o.seed = std::uint64_t(parse_int(f, v, 0, 1L << 62));
-        else if (f == "--steps") o.steps = int(parse_int(f, v, 1, 1000000));
-        else if (f == "--first-steps") o.first_steps = int(parse_int(f, v, 0, 1000000));
+        else if (f == "--steps") {
+            o.steps.clear();
+            std::stringstream ss(v);
+            for (std::string s; std::getline(ss, s, ',');) o.steps.push_back(int(parse_int(f, s, 1, 1000000)));
+            if (o.steps.size() == 1) o.steps.assign(lab::toy::num_tasks, o.steps[0]);
+            if (o.steps.size() != std::size_t(lab::toy::num_tasks))
+                fail("--steps needs one number or " + std::to_string(lab::toy::num_tasks) + " comma-separated numbers, got '" + v + "'");
+        }
         else if (f == "--batch") o.batch = int(parse_int(f, v, 1, 65536));
         else if (f == "--replay-batch") o.replay_batch = int(parse_int(f, v, 1, 65536));
         else if (f == "--buffer-batches") o.buffer_batches = int(parse_int(f, v, 1, 1024));
@@ -153,9 +160,10 @@ int main(int argc, char** argv) {
         std::printf("%7.1fs %s\n", s, line.c_str());
         std::fflush(stdout);
     });
-    std::printf("selfreplay-lab toy: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks x %d steps, batch %d\n",
-                o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks, o.steps,
-                o.batch);
+    std::printf("selfreplay-lab toy: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
+                o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
+    for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
+    std::printf("; batch %d, replay batch %d, %d strategies on %d threads\n", o.batch, o.replay_batch, int(o.strategies.size()), o.threads);
     const auto results = exp.run();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     try {

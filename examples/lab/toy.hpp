@@ -7,6 +7,7 @@
 //! Sequence: [task, a2 a1 a0, SEP, b2 b1 b0 | NULL, EQ, answer (4 digits, left-padded), EOS],
 //! padded with PAD to `toy_len` = 14 tokens (one-operand tasks are 12 tokens long).
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <stdexcept>
@@ -50,6 +51,8 @@ inline std::array<int, answer_digits> answer(int task, int a, int b) {
 
 //! Writes the `toy_len` tokens of one example into `out`.
 inline void encode(int task, int a, int b, std::int32_t* out) {
+    const auto ans = answer(task, a, b);
+    std::fill(out, out + toy_len, std::int32_t{PAD});
     int i = 0;
     out[i++] = TASK0 + task;
     out[i++] = a / 100;
@@ -64,9 +67,8 @@ inline void encode(int task, int a, int b, std::int32_t* out) {
         out[i++] = NUL;
     }
     out[i++] = EQ;
-    for (int dgt : answer(task, a, b)) out[i++] = dgt;
-    out[i++] = EOS;
-    while (i < toy_len) out[i++] = PAD;
+    for (int dgt : ans) out[i++] = dgt;
+    out[i] = EOS;
 }
 
 //! Human-readable form of a token sequence ("+ 123|456=0579$").
