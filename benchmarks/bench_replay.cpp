@@ -10,14 +10,14 @@
 // Shape: B = R = 4 sequences of L = 128 tokens, V = 4096, float, single thread (5 logit-sized
 // arrays of 2 MiB each: the step is memory- and exp-bound, as in a trainer).
 //   compose_overhead/interleaved           ours and the peer alternately in every iteration, each
-//                                          timed: counters ours_us, peer_us (medians) and
+//                                          timed in thread CPU time: counters ours_us, peer_us (medians) and
 //                                          overhead_pct = 100 (median per-iteration ratio - 1), the
 //                                          figure robust to load on a shared machine
 // compose_overhead_tiny/* is the same at V = 64, L = 16, where fixed per-call costs dominate.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -121,17 +121,22 @@ void run(benchmark::State& st, problem& p) {
 }
 
 // Both steps alternately in every iteration (order swapped every other iteration), each timed
-// on its own: on a loaded machine a burst of load hits both alike. Counters: the medians of the
+// on its own in thread CPU time: on a loaded machine a burst of load hits both alike. Counters: the medians of the
 // per-iteration times and overhead_pct = 100 * (median of ours / peer ratios - 1).
 void interleaved(benchmark::State& st, problem& p) {
     composed a{p};
     hand_written b{p};
     std::vector<double> ta, tb, ratio;
-    auto timed = [](auto& step) {
-        const auto t0 = std::chrono::steady_clock::now();
+    auto thread_cpu_us = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
+    };
+    auto timed = [&](auto& step) { // this thread's CPU time: preemption by other jobs does not count
+        const double t0 = thread_cpu_us();
         benchmark::DoNotOptimize(step());
         benchmark::ClobberMemory();
-        return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+        return thread_cpu_us() - t0;
     };
     bool flip = false;
     for (auto _ : st) {
