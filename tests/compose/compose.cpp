@@ -120,6 +120,10 @@ TEST_CASE("for_each_strategy instantiates one strategy per combination of policy
                               CHECK(strat.step == 1);
                           });
     CHECK(calls == 6);
+    // mixers without a replay batch need no replay buffer at all
+    sr::strategy plain{.source = counting_source{}, .mixer = sr::kl_dwn{.coefficient = 1.0}};
+    CHECK(plain.prepare(sr::make_view(d.x.data(), {d.B, d.L})) == 0);
+    CHECK(plain.source.next == 0);
     CHECK(names == std::set<std::string>{"ntp_pre", "kl_pre", "mine"});
     CHECK(res.size() == 8); // the original was copied, not consumed
 }

@@ -11,6 +11,15 @@ namespace sr = selfreplay;
 using replay_test::numbered_rows;
 using replay_test::token_batch;
 
+namespace {
+struct no_draw {
+    sr::index_t seq_len() const { return 1; }
+};
+} // namespace
+static_assert(!sr::replay_source<int> && !sr::replay_source<no_draw>);
+static_assert(sr::replay_source<sr::reservoir_buffer> && sr::replay_source<sr::task_balanced_buffer> && sr::replay_source<sr::ring_buffer>);
+static_assert(sr::saveable<sr::reservoir_buffer> && sr::saveable<sr::task_balanced_buffer> && sr::saveable<sr::ring_buffer>);
+
 TEST_CASE("weighted_mixture splits rows by weight, within one row of the exact share at every batch") {
     sr::ring_buffer a({.capacity = 4, .seq_len = 1, .seed = 1}), b({.capacity = 4, .seq_len = 1, .seed = 2}),
         c({.capacity = 4, .seq_len = 1, .seed = 3});

@@ -88,6 +88,14 @@ struct strategy {
         }
     }
 
+    //! Before the forward passes, for mixers that need no replay batch (`no_replay`, `kl_dwn`):
+    //! nothing to draw or mix; returns 0.
+    template <class X>
+        requires(!Mixer::needs_replay_batch)
+    index_t prepare(X&&) const noexcept {
+        return 0;
+    }
+
     //! After the forward passes: `evaluate_objective(mixer, step, inputs, gradients, options)`.
     template <class T>
     auto objective(const objective_inputs<T>& inputs, const objective_gradients<T>& gradients = {},
