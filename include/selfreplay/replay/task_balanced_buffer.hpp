@@ -55,6 +55,7 @@ public:
     //! Offers row i of `tokens` ([N, seq_len]) as a sequence of task `tasks[i]` (a rank-1 int32
     //! tensor of N task ids), in order: interleaved streams of several tasks.
     template <class X, class Y>
+        requires tensor<Y>
     void add(const X& tokens, const Y& tasks) {
         const auto v = detail::token_rows(tokens, options_.seq_len, "task_balanced_buffer::add", "tokens");
         detail::require_token_ids(v, "task_balanced_buffer::add", "tokens");
