@@ -14,6 +14,7 @@
 //! norms are single loops); named Eigen maps point into it.
 
 #include <Eigen/Core>
+#include <Eigen/StdVector>
 
 #include <cmath>
 #include <cstddef>
@@ -31,6 +32,9 @@ using matrix_map = Eigen::Map<matrix>;
 using const_matrix_map = Eigen::Map<const matrix>;
 using vector_map = Eigen::Map<row_vector>;
 using const_vector_map = Eigen::Map<const row_vector>;
+//! Parameter storage, aligned for Eigen's packets: results must not depend on where the heap
+//! happens to put it (alignment changes the order of vectorised sums, hence the rounding).
+using param_vector = std::vector<float, Eigen::aligned_allocator<float>>;
 
 //! Shape of the transformer.
 struct model_config {
@@ -119,8 +123,8 @@ public:
 
     const model_config& config() const { return cfg_; }
     const param_layout& layout() const { return layout_; }
-    std::vector<float>& params() { return params_; }
-    const std::vector<float>& params() const { return params_; }
+    param_vector& params() { return params_; }
+    const param_vector& params() const { return params_; }
     std::size_t num_params() const { return params_.size(); }
     int vocab_size() const { return cfg_.vocab; }
 
@@ -182,9 +186,16 @@ public:
 
     //! Backpropagates `dlogits` [batch * len, vocab] through the pass recorded in `c`,
     //! ADDING the parameter gradients into `grad` (same layout as the parameters).
-    void backward(const forward_cache& c, const matrix& dlogits, std::vector<float>& grad) const {
+    void backward(const forward_cache& c, const matrix& dlogits, std::vector<float>& grad_out) const {
+        if (grad_out.size() != params_.size()) grad_out.assign(params_.size(), 0.f);
+        param_vector grad(params_.size(), 0.f);  // aligned, so the result does not depend on grad_out's address
+        backward_aligned(c, dlogits, grad);
+        for (std::size_t i = 0; i < grad.size(); ++i) grad_out[i] += grad[i];
+    }
+
+private:
+    void backward_aligned(const forward_cache& c, const matrix& dlogits, param_vector& grad) const {
         const int d = cfg_.width, f = cfg_.ff, n = c.batch * c.len;
-        if (grad.size() != params_.size()) grad.assign(params_.size(), 0.f);
         if (dlogits.rows() != n || dlogits.cols() != cfg_.vocab)
             throw std::invalid_argument("lab::transformer::backward: dlogits has the wrong shape");
         gmap(grad, layout_.wout, d, cfg_.vocab).noalias() += c.hf.transpose() * dlogits;
@@ -225,6 +236,7 @@ public:
         }
     }
 
+public:
     //! Starts incremental decoding for `batch` sequences (empties the cache).
     void start(kv_cache& cache, int batch) const {
         if (batch < 1) throw std::invalid_argument("lab::transformer::start: batch must be >= 1");
@@ -299,8 +311,8 @@ public:
 private:
     const_matrix_map cmap(std::size_t at, int r, int c) const { return {params_.data() + at, r, c}; }
     const_vector_map cvec(std::size_t at, int n) const { return {params_.data() + at, n}; }
-    static matrix_map gmap(std::vector<float>& g, std::size_t at, int r, int c) { return {g.data() + at, r, c}; }
-    static vector_map gvec(std::vector<float>& g, std::size_t at, int n) { return {g.data() + at, n}; }
+    static matrix_map gmap(param_vector& g, std::size_t at, int r, int c) { return {g.data() + at, r, c}; }
+    static vector_map gvec(param_vector& g, std::size_t at, int n) { return {g.data() + at, n}; }
 
     void check_shape(int batch, int len) const {
         if (batch < 1 || len < 1 || len > cfg_.max_len)
@@ -337,7 +349,7 @@ private:
     }
 
     void layer_norm_backward(const matrix& x, const std::vector<float>& mu, const std::vector<float>& rs, const matrix& dy,
-                             std::size_t g, std::size_t bta, std::vector<float>& grad, matrix& dx) const {
+                             std::size_t g, std::size_t bta, param_vector& grad, matrix& dx) const {
         const int n = static_cast<int>(x.rows()), d = static_cast<int>(x.cols());
         const auto gam = cvec(g, d);
         auto dg = gvec(grad, g, d);
@@ -426,7 +438,7 @@ private:
 
     model_config cfg_;
     param_layout layout_;
-    std::vector<float> params_;
+    param_vector params_;
 };
 
 //! AdamW (Loshchilov & Hutter 2019; PyTorch's `torch.optim.AdamW` update): bias-corrected
