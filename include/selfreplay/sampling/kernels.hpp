@@ -180,6 +180,17 @@ double sum_exp_collect(const T* x, std::size_t n, T m, T floor_d, std::vector<st
     return z;
 }
 
+//! out[i] = exp(v[i] - m) for i < n (m >= every v[i]), as float.
+template <class T>
+void exp_shifted(const T* v, std::size_t n, T m, float* out) {
+    std::size_t i = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t nv = n - n % W;
+        for (; i < nv; i += W) storev(out + i, exp_nonpositive_v(loadv(v + i) - m));
+    }
+    for (; i < n; ++i) out[i] = static_cast<float>(exp_nonpositive<T>(v[i] - m));
+}
+
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
 //! Blocks of 16 with nothing kept cost one vector pass.
 template <class T>
@@ -196,9 +207,15 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
                 any |= keep;
                 storev(x + i + q, keep ? v : ninf);
             }
-            if (anyv(any))
-                for (std::size_t j = 0; j < 4 * W; ++j)
-                    if (x[i + j] >= tau) kept.push_back(static_cast<std::int32_t>(i + j));
+            if (anyv(any)) { // branch-free compaction of the block, then one append
+                std::int32_t buf[4 * W];
+                std::size_t c = 0;
+                for (std::size_t j = 0; j < 4 * W; ++j) {
+                    buf[c] = static_cast<std::int32_t>(i + j);
+                    c += x[i + j] >= tau;
+                }
+                kept.insert(kept.end(), buf, buf + c);
+            }
         }
     }
     for (; i < n; ++i) {
@@ -219,9 +236,18 @@ void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>&
         for (; i < nv; i += 4 * W) {
             const vint any = (loadv(x + i) >= t) | (loadv(x + i + W) >= t) | (loadv(x + i + 2 * W) >= t) |
                              (loadv(x + i + 3 * W) >= t);
-            if (anyv(any))
-                for (std::size_t j = 0; j < 4 * W; ++j)
-                    if (x[i + j] >= c) ids.push_back(static_cast<std::int32_t>(i + j)), vals.push_back(x[i + j]);
+            if (anyv(any)) { // branch-free compaction of the block, then one append
+                std::int32_t bi[4 * W];
+                T bv[4 * W];
+                std::size_t k = 0;
+                for (std::size_t j = 0; j < 4 * W; ++j) {
+                    bi[k] = static_cast<std::int32_t>(i + j);
+                    bv[k] = x[i + j];
+                    k += x[i + j] >= c;
+                }
+                ids.insert(ids.end(), bi, bi + k);
+                vals.insert(vals.end(), bv, bv + k);
+            }
         }
     }
     for (; i < n; ++i)
@@ -230,50 +256,49 @@ void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>&
 
 //! Smallest key kappa among keys[0..n) such that the total weight of keys <= kappa reaches
 //! `target` (weights >= 0); the largest key when the total stays below `target` (rounding).
-//! Refines the key range with 8 thresholds per pass over a shrinking band, and sorts the band
-//! once it holds at most 64 entries (or stops shrinking): O(n) expected, never a full sort of a
-//! large band unless its keys are (nearly) all equal. Reorders `keys` and `w`.
-template <class K, class W>
-K weighted_key_threshold(std::vector<K>& keys, std::vector<W>& w, double target) {
-    constexpr std::size_t cuts = 8;
+//! Histogram refinement: each pass spreads the band's keys over 64 equal-width buckets between
+//! its minimum and maximum, accumulates their weights, keeps only the bucket where the cumulative
+//! weight crosses `target`; a band of at most 64 entries is sorted and walked. O(n) expected,
+//! never a sort of a large band. Reorders `keys` and `w`.
+template <class K, class Wt>
+K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target) {
+    constexpr std::size_t buckets = 64;
     std::size_t n = keys.size();
+    if (n == 0) return K{};
     double base = 0; // weight of the keys known to lie below the band
-    for (int pass = 0; pass < 64; ++pass) {
-        if (n > 64) {
-            K lo = keys[0], hi = keys[0];
-            for (std::size_t i = 1; i < n; ++i) lo = std::min(lo, keys[i]), hi = std::max(hi, keys[i]);
-            K t[cuts];
-            for (std::size_t j = 0; j < cuts; ++j)
-                t[j] = lo + (hi - lo) * static_cast<K>(double(j + 1) / double(cuts + 1));
-            double acc[cuts] = {};
-            for (std::size_t i = 0; i < n; ++i)
-                for (std::size_t j = 0; j < cuts; ++j) acc[j] += keys[i] <= t[j] ? double(w[i]) : 0.0;
-            std::size_t j = 0;
-            while (j < cuts && base + acc[j] < target) ++j;
-            const K below = j == 0 ? std::numeric_limits<K>::lowest() : t[j - 1];
-            const bool has_above = j < cuts;
-            const K above = has_above ? t[j] : hi;
-            std::size_t m = 0;
-            for (std::size_t i = 0; i < n; ++i)
-                if ((j == 0 || keys[i] > below) && keys[i] <= above) keys[m] = keys[i], w[m] = w[i], ++m;
-            if (m < n && m > 0) {
-                if (j > 0) base += acc[j - 1];
-                n = m;
-                continue;
-            }
-        }
-        // sort the band by key and walk it
-        std::vector<std::size_t> order(n);
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
-        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
-        double cum = base;
+    while (n > 64) {
+        K lo = keys[0], hi = keys[0];
+        for (std::size_t i = 1; i < n; ++i) lo = keys[i] < lo ? keys[i] : lo, hi = keys[i] > hi ? keys[i] : hi;
+        if (!(lo < hi)) return lo; // all keys equal: the threshold is that key
+        const double scale = double(buckets) / (double(hi) - double(lo));
+        auto bucket = [&](K k) {
+            return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((double(k) - double(lo)) * scale));
+        };
+        double hist[buckets] = {};
+        for (std::size_t i = 0; i < n; ++i) hist[bucket(keys[i])] += double(w[i]);
+        std::size_t b = 0;
+        double below = 0;
+        while (b + 1 < buckets && base + below + hist[b] < target) below += hist[b++];
+        base += below;
+        std::size_t m = 0; // branch-free in-place compaction of bucket b (m <= i)
         for (std::size_t i = 0; i < n; ++i) {
-            cum += double(w[order[i]]);
-            if (cum >= target) return keys[order[i]];
+            const K k = keys[i];
+            const Wt wi = w[i];
+            keys[m] = k;
+            w[m] = wi;
+            m += bucket(k) == b;
         }
-        return keys[order[n - 1]];
+        n = m; // >= 1: the crossing bucket is non-empty, or it is the last one, which holds hi
     }
-    return *std::max_element(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return keys[x] < keys[y]; });
+    double cum = base;
+    for (std::size_t i = 0; i < n; ++i) {
+        cum += double(w[order[i]]);
+        if (cum >= target) return keys[order[i]];
+    }
+    return keys[order[n - 1]];
 }
 
 } // namespace selfreplay::sampling_detail

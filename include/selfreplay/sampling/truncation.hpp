@@ -196,10 +196,8 @@ struct top_p {
         const std::size_t c = ctx.values.size();
         ctx.keys.resize(c);
         ctx.weights.resize(c);
-        for (std::size_t i = 0; i < c; ++i) {
-            ctx.keys[i] = -double(ctx.values[i]);
-            ctx.weights[i] = static_cast<float>(exp_nonpositive<T>(ctx.values[i] - m));
-        }
+        for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = -double(ctx.values[i]);
+        exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
         keep_at_least(row, ctx, static_cast<T>(-kappa));
     }
