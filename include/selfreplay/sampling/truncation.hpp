@@ -235,7 +235,8 @@ struct min_p {
 //! Locally typical sampling (Meister et al. 2023; HF `TypicalLogitsWarper`): with p_i the
 //! softmax and H = -sum p_i ln p_i, orders tokens by |-ln p_i - H| (ascending) and keeps the
 //! shortest prefix whose mass reaches p, plus every token tied with its last member's score.
-//! p = 1 keeps every finite logit. Throws unless p is in (0, 1]. Scores are computed in double.
+//! p = 1 keeps every finite logit. Throws unless p is in (0, 1]. Probabilities are float
+//! exponentials, the scores |mean_d - d_i| are computed in double (d_i = x_i - max).
 struct typical_p {
     float p = 1.0f; //!< mass to keep, in (0, 1]
 
@@ -253,21 +254,19 @@ struct typical_p {
         gather_finite(row, ctx, "typical_p");
         const bool had_support = ctx.has_support;
         const std::size_t c = ctx.values.size();
-        const double m = double(*std::max_element(ctx.values.begin(), ctx.values.end()));
+        const T mt = *std::max_element(ctx.values.begin(), ctx.values.end());
+        const double m = double(mt);
+        ctx.weights.resize(c);
+        exp_shifted(ctx.values.data(), c, mt, ctx.weights.data()); // exp(x - max) as float
         double z = 0, zd = 0;
-        for (T v : ctx.values) {
-            const double d = double(v) - m, e = std::exp(d);
+        for (std::size_t i = 0; i < c; ++i) {
+            const double e = double(ctx.weights[i]);
             z += e;
-            zd += e * d;
+            zd += e * (double(ctx.values[i]) - m);
         }
         const double mean_d = zd / z; // sum_i p_i d_i, so |-ln p_i - H| = |mean_d - d_i|
         ctx.keys.resize(c);
-        ctx.weights.resize(c);
-        for (std::size_t i = 0; i < c; ++i) {
-            const double d = double(ctx.values[i]) - m;
-            ctx.keys[i] = std::abs(mean_d - d);
-            ctx.weights[i] = static_cast<float>(std::exp(d));
-        }
+        for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = std::abs(mean_d - (double(ctx.values[i]) - m));
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
         if (!had_support) {
             // every finite token is a candidate: mask all of the row first, then restore the kept
