@@ -16,9 +16,14 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
 #include <selfreplay/adapters/eigen.hpp>
+#include <selfreplay/compose/grid.hpp>
 #include <selfreplay/metrics.hpp>
 #include <selfreplay/random.hpp>
 #include <selfreplay/replay.hpp>
@@ -45,6 +50,7 @@ struct toy_options {
     float weight_decay = 0.02f;
     float c = 10.f;           //!< replay coefficient of the self-generated strategies
     float c_stored = 1.f;     //!< replay coefficient of the stored-exemplar strategy
+    double fraction = 0.25;   //!< share of training rows replaced by the `replace` mixer (grid mode)
     int memory = 256;         //!< stored-exemplar reservoir capacity (sequences)
     int eval_every = 100;
     int eval_size = 256;      //!< held-out examples per task
@@ -56,7 +62,7 @@ struct toy_options {
 };
 
 enum class replay_kind { none, self_generated, stored };
-enum class mixer_kind { none, ntp_pre, kl_pre };
+enum class mixer_kind { none, ntp_pre, kl_pre, replace };
 
 struct strategy_spec {
     std::string name;
@@ -68,7 +74,9 @@ struct strategy_spec {
 inline const char* replay_name(replay_kind k) {
     return k == replay_kind::none ? "none" : k == replay_kind::self_generated ? "self-generated" : "stored";
 }
-inline const char* mixer_name(mixer_kind k) { return k == mixer_kind::none ? "none" : k == mixer_kind::ntp_pre ? "ntp_pre" : "kl_pre"; }
+inline const char* mixer_name(mixer_kind k) {
+    return k == mixer_kind::none ? "none" : k == mixer_kind::ntp_pre ? "ntp_pre" : k == mixer_kind::kl_pre ? "kl_pre" : "replace";
+}
 
 inline strategy_spec make_strategy(const std::string& name, const toy_options& o) {
     if (name == "none") return {name, replay_kind::none, mixer_kind::none, 0.f};
@@ -127,30 +135,61 @@ public:
     std::vector<strategy_result> run() {
         std::vector<strategy_spec> specs;
         for (const auto& s : o_.strategies) specs.push_back(make_strategy(s, o_));
-        const auto t0 = clock::now();
-        state first{transformer(o_.model), {}, selfreplay::reservoir_buffer({.capacity = o_.memory, .seq_len = toy::toy_len, .seed = o_.seed})};
-        first.model.init(o_.seed);
-        strategy_result shared{{"shared", replay_kind::none, mixer_kind::none, 0.f}, selfreplay::accuracy_matrix(o_.tasks), {}, 0};
-        train_task(first, shared, 0, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr);
-        shared.seconds = seconds_since(t0);
-
+        const auto [first, shared] = train_first();
         std::vector<strategy_result> results(specs.size());
-        std::atomic<std::size_t> next{0};
-        auto worker = [&] {
-            for (std::size_t i; (i = next++) < specs.size();) {
-                const auto s0 = clock::now();
-                state st = first;
-                strategy_result r{specs[i], shared.matrix, shared.curve, 0};
-                for (int task = 1; task < o_.tasks; ++task) run_task(st, r, task);
-                r.seconds = shared.seconds + seconds_since(s0);
-                results[i] = std::move(r);
-            }
-        };
-        const int nt = std::max(1, std::min<int>(o_.threads, int(specs.size())));
-        std::vector<std::thread> pool;
-        for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
-        worker();
-        for (auto& t : pool) t.join();
+        run_pool(specs.size(), [&](std::size_t i) {
+            const auto s0 = clock::now();
+            state st = first;
+            strategy_result r{specs[i], shared.matrix, shared.curve, 0};
+            for (int task = 1; task < o_.tasks; ++task) run_task(st, r, task);
+            r.seconds = shared.seconds + seconds_since(s0);
+            results[i] = std::move(r);
+        });
+        return results;
+    }
+
+    //! Grid mode: every combination of a replay source type and a mixer type, expanded at compile
+    //! time by `selfreplay::for_each_combination`, trained on the tasks after the shared first one.
+    //! `seconds` of each result counts the tasks after the first only.
+    std::vector<strategy_result> run_grid() {
+        namespace hana = boost::hana;
+        std::vector<std::function<strategy_result(const state&, const strategy_result&)>> cells;
+        selfreplay::for_each_combination(
+            hana::tuple_t<selfreplay::self_generated<lm_adapter>, selfreplay::reservoir_buffer>,
+            hana::tuple_t<selfreplay::ntp_pre<double>, selfreplay::kl_pre<double>, selfreplay::replace<double>>,
+            [&](auto source_type, auto mixer_type) {
+                using S = typename decltype(source_type)::type;
+                using M = typename decltype(mixer_type)::type;
+                cells.push_back([this](const state& first, const strategy_result& shared) {
+                    constexpr bool self = !std::is_same_v<S, selfreplay::reservoir_buffer>;
+                    M mixer{};
+                    float c = 0.f;
+                    if constexpr (std::is_same_v<M, selfreplay::replace<double>>) mixer.fraction = c = o_.fraction;
+                    else mixer.coefficient = c = self ? o_.c : o_.c_stored;
+                    strategy_spec spec{std::string(self ? "self-" : "stored-") + mixer_name(mixer_of<M>()),
+                                       self ? replay_kind::self_generated : replay_kind::stored, mixer_of<M>(), c};
+                    const auto s0 = clock::now();
+                    state st = first;
+                    strategy_result r{spec, shared.matrix, shared.curve, 0};
+                    for (int task = 1; task < o_.tasks; ++task) {
+                        const transformer pi = st.model;
+                        st.opt.reset(st.model.num_params());
+                        if constexpr (self) {
+                            std::vector<float> rec;
+                            lm_adapter pi_lm(pi, &rec, toy::toy_len);
+                            S source(pi_lm, self_options(task));
+                            train_task(st, r, task, mixer, &source, &pi, &rec);
+                        } else {
+                            train_task(st, r, task, mixer, &st.store, &pi, nullptr);
+                        }
+                    }
+                    r.seconds = seconds_since(s0);
+                    return r;
+                });
+            });
+        const auto [first, shared] = train_first();
+        std::vector<strategy_result> results(cells.size());
+        run_pool(cells.size(), [&](std::size_t i) { results[i] = cells[i](first, shared); });
         return results;
     }
 
@@ -165,6 +204,45 @@ private:
         adamw opt;
         selfreplay::reservoir_buffer store;  //!< stored exemplars (fed with every training batch)
     };
+
+    template <class M>
+    static mixer_kind mixer_of() {
+        if constexpr (std::is_same_v<M, selfreplay::ntp_pre<double>>) return mixer_kind::ntp_pre;
+        else if constexpr (std::is_same_v<M, selfreplay::kl_pre<double>>) return mixer_kind::kl_pre;
+        else return mixer_kind::replace;
+    }
+
+    //! Trains the first task once (no replay); every strategy starts from this checkpoint.
+    std::pair<state, strategy_result> train_first() {
+        const auto t0 = clock::now();
+        state first{transformer(o_.model), {}, selfreplay::reservoir_buffer({.capacity = o_.memory, .seq_len = toy::toy_len, .seed = o_.seed})};
+        first.model.init(o_.seed);
+        strategy_result shared{{"shared", replay_kind::none, mixer_kind::none, 0.f}, selfreplay::accuracy_matrix(o_.tasks), {}, 0};
+        train_task(first, shared, 0, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr, nullptr);
+        shared.seconds = seconds_since(t0);
+        return {std::move(first), std::move(shared)};
+    }
+
+    //! Runs job(0 .. n-1) on `threads` threads (each job single-threaded and deterministic).
+    void run_pool(std::size_t n, const std::function<void(std::size_t)>& job) const {
+        std::atomic<std::size_t> next{0};
+        auto worker = [&] {
+            for (std::size_t i; (i = next++) < n;) job(i);
+        };
+        const int nt = std::max(1, std::min<int>(o_.threads, int(n)));
+        std::vector<std::thread> pool;
+        for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+        worker();
+        for (auto& t : pool) t.join();
+    }
+
+    //! Self-generated replay settings for `task`: one prompt (the task token) per previous task.
+    selfreplay::self_generated_options self_options(int task) const {
+        selfreplay::self_generated_options so{.batch_size = o_.replay_batch, .seq_len = toy::toy_len,
+                                              .buffer_batches = o_.buffer_batches, .seed = o_.seed * 1000003u + std::uint64_t(task)};
+        for (int p = 0; p < task; ++p) so.prompts.push_back({toy::TASK0 + p});
+        return so;
+    }
 
     //! One example of `task` from the random stream (`stream`, `index`).
     void draw(int task, std::uint64_t stream, std::uint64_t index, std::int32_t* out) const {
@@ -184,24 +262,22 @@ private:
         const transformer pi = st.model;
         st.opt.reset(st.model.num_params());
         const auto& s = r.spec;
-        if (s.replay == replay_kind::none) return train_task(st, r, task, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr);
+        if (s.replay == replay_kind::none) return train_task(st, r, task, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), &pi, nullptr);
         if (s.replay == replay_kind::stored)
-            return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, nullptr);
+            return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, &pi, nullptr);
         // self-generated replay: sequences sampled from pi, prompted with each previous task's token
         std::vector<float> pi_logits;  // pi's logits on the block of generated replay rows
         lm_adapter pi_lm(pi, &pi_logits, toy::toy_len);
-        selfreplay::self_generated_options so{.batch_size = o_.replay_batch, .seq_len = toy::toy_len,
-                                              .buffer_batches = o_.buffer_batches, .seed = o_.seed * 1000003u + std::uint64_t(task)};
-        for (int p = 0; p < task; ++p) so.prompts.push_back({toy::TASK0 + p});
-        selfreplay::self_generated<lm_adapter> source(pi_lm, so);
+        selfreplay::self_generated<lm_adapter> source(pi_lm, self_options(task));
         if (s.mixer == mixer_kind::kl_pre)
-            train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi_logits);
+            train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
         else
-            train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &source, &pi_logits);
+            train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
     }
 
     template <class Mixer, class Source>
-    void train_task(state& st, strategy_result& r, int task, const Mixer& mixer, Source* source, const std::vector<float>* pi_logits) {
+    void train_task(state& st, strategy_result& r, int task, const Mixer& mixer, Source* source, const transformer* pi,
+                    const std::vector<float>* pi_logits) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
         const int steps = o_.steps[std::size_t(task)];
         const int R = Mixer::needs_replay_batch ? o_.replay_batch : 0;
@@ -215,7 +291,7 @@ private:
         const auto x_tokens = selfreplay::make_view(tokens.data(), {B, T});
         const auto r_tokens = selfreplay::make_view(tokens.data() + std::size_t(B) * T, {R, T});
         std::vector<float> grad(st.model.num_params());
-        matrix logits, dlogits;
+        matrix logits, dlogits, ref_logits;
         forward_cache cache;
         double loss_acc = 0;
         int loss_n = 0;
@@ -243,10 +319,14 @@ private:
                 out.replay = selfreplay::view(dlogits.bottomRows(nr));
             }
             if constexpr (Mixer::needs_reference_replay_logits) {
-                // pi's logits on these rows were recorded while `source` generated them
-                const std::size_t block = std::size_t(R) * o_.buffer_batches;
-                const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
-                in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
+                if (pi_logits) {  // pi's logits on these rows were recorded while `source` generated them
+                    const std::size_t block = std::size_t(R) * o_.buffer_batches;
+                    const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
+                    in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
+                } else {  // stored replay rows: run pi on them
+                    pi->forward(tokens.data() + nx, R, T, ref_logits);
+                    in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
+                }
             }
             const auto obj = selfreplay::evaluate_objective(mixer, s, in, out);
             std::fill(grad.begin(), grad.end(), 0.f);

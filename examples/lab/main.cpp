@@ -17,11 +17,15 @@
 namespace {
 
 const char* usage = R"(usage: selfreplay-lab [toy] [flags]
+       selfreplay-lab grid [flags]
        selfreplay-lab text [flags]   (the English -> Spanish text experiment; see `selfreplay-lab text --help`)
 
 Runs the toy continual-learning experiment: a tiny transformer learns add -> reversal -> sort ->
 modadd, once per replay strategy; prints each strategy's accuracy matrix and a summary table and
 writes <out>/toy.json, <out>/toy_curves.csv and <out>/toy.svg. See docs/lab.md.
+`grid` runs every combination of a replay source (self-generated, stored reservoir) and a mixer
+(ntp_pre, kl_pre, replace), expanded at compile time with selfreplay::for_each_combination, on
+the same tasks (default --tasks 3: add, reversal, sort) and writes <out>/grid.csv and grid.json.
 
 flags (defaults in brackets):
   --seed N            random seed for initialisation, data and sampling [1]
@@ -37,6 +41,7 @@ flags (defaults in brackets):
   --weight-decay X    AdamW decoupled weight decay [0.02]
   --c X               replay coefficient c of the self-generated strategies [10]
   --c-stored X        replay coefficient of the stored-exemplar strategy [1]
+  --fraction X        share of training rows overwritten by the replace mixer (grid) [0.25]
   --memory N          stored-exemplar reservoir capacity, sequences [256]
   --eval-every N      evaluate every N steps (curves and progress) [100]
   --eval-size N       held-out examples per task [256]
@@ -82,8 +87,10 @@ int main(int argc, char** argv) {
     std::string out = "results";
     std::vector<std::string> args(argv + 1, argv + argc);
     std::size_t i = 0;
+    bool grid = false, tasks_given = false;
     if (i < args.size() && !args[i].empty() && args[i][0] != '-') {
-        if (args[i] != "toy") fail("unknown mode '" + args[i] + "' (available: toy, text)");
+        if (args[i] != "toy" && args[i] != "grid") fail("unknown mode '" + args[i] + "' (available: toy, grid, text)");
+        grid = args[i] == "grid";
         ++i;
     }
     for (; i < args.size(); ++i) {
@@ -119,7 +126,11 @@ int main(int argc, char** argv) {
         else if (f == "--memory") o.memory = int(parse_int(f, v, 1, 10000000));
         else if (f == "--eval-every") o.eval_every = int(parse_int(f, v, 1, 1000000));
         else if (f == "--eval-size") o.eval_size = int(parse_int(f, v, 1, 1000000));
-        else if (f == "--tasks") o.tasks = int(parse_int(f, v, 1, lab::toy::num_tasks));
+        else if (f == "--tasks") {
+            o.tasks = int(parse_int(f, v, grid ? 2 : 1, lab::toy::num_tasks));
+            tasks_given = true;
+        }
+        else if (f == "--fraction") o.fraction = parse_real(f, v, 0, 1);
         else if (f == "--threads") o.threads = int(parse_int(f, v, 1, 256));
         else if (f == "--width") o.model.width = int(parse_int(f, v, 1, 4096));
         else if (f == "--layers") o.model.layers = int(parse_int(f, v, 1, 64));
@@ -148,6 +159,7 @@ int main(int argc, char** argv) {
     if (o.model.width % o.model.heads != 0)
         fail("--width " + std::to_string(o.model.width) + " is not divisible by --heads " + std::to_string(o.model.heads));
 
+    if (grid && !tasks_given) o.tasks = 3;
     std::error_code ec;
     std::filesystem::create_directories(out, ec);
     if (ec) fail("cannot create output directory '" + out + "': " + ec.message());
@@ -160,14 +172,18 @@ int main(int argc, char** argv) {
         std::printf("%7.1fs %s\n", s, line.c_str());
         std::fflush(stdout);
     });
-    std::printf("selfreplay-lab toy: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
-                o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
+    std::printf("selfreplay-lab %s: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
+                grid ? "grid" : "toy", o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
     for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
-    std::printf("; batch %d, replay batch %d, %d strategies on %d threads\n", o.batch, o.replay_batch, int(o.strategies.size()), o.threads);
-    const auto results = exp.run();
+    std::printf("; batch %d, replay batch %d, %d %s on %d threads\n", o.batch, o.replay_batch, grid ? 6 : int(o.strategies.size()),
+                grid ? "source x mixer combinations" : "strategies", o.threads);
+    const auto results = grid ? exp.run_grid() : exp.run();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     try {
-        lab::report_toy(results, o, seconds, out, std::cout);
+        if (grid)
+            lab::report_grid(results, seconds, out, std::cout);
+        else
+            lab::report_toy(results, o, seconds, out, std::cout);
     } catch (const std::exception& e) {
         std::cerr << "selfreplay-lab: " << e.what() << "\n";
         return 1;

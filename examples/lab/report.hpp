@@ -141,4 +141,25 @@ inline void report_toy(const std::vector<strategy_result>& results, const toy_op
     os << "wrote " << dir << "/toy.json, " << dir << "/toy_curves.csv, " << dir << "/toy.svg\n";
 }
 
+//! Grid mode: one row per (source, mixer) combination: forgetting, new-task (learning)
+//! accuracy, final average accuracy and wall time; printed and written as grid.csv / grid.json.
+inline void report_grid(const std::vector<strategy_result>& results, double seconds, const std::string& dir, std::ostream& os) {
+    selfreplay::report table;
+    for (const auto& r : results)
+        table.add(selfreplay::metrics_record{}
+                      .set("strategy", std::string_view(r.spec.name))
+                      .set("source", replay_name(r.spec.replay))
+                      .set("mixer", mixer_name(r.spec.mixer))
+                      .set("c_or_fraction", double(r.spec.c))
+                      .set("avg_forgetting", selfreplay::average_forgetting(r.matrix))
+                      .set("new_task_accuracy", selfreplay::learning_accuracy(r.matrix))
+                      .set("avg_accuracy", selfreplay::average_accuracy(r.matrix))
+                      .set("bwt", selfreplay::backward_transfer(r.matrix))
+                      .set("seconds", r.seconds));
+    os << "\n" << table.text(3) << "\nwall time " << num(seconds, 1) << " s\n";
+    std::ofstream csv(dir + "/grid.csv"), json(dir + "/grid.json");
+    if (!(csv << table.csv()) || !(json << table.json() << "\n")) throw std::runtime_error("cannot write " + dir + "/grid.csv or grid.json");
+    os << "wrote " << dir << "/grid.csv, " << dir << "/grid.json\n";
+}
+
 }  // namespace lab
