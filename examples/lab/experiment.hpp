@@ -52,6 +52,7 @@ struct toy_options {
     float c_stored = 1.f;     //!< replay coefficient of the stored-exemplar strategy
     double fraction = 0.25;   //!< share of training rows replaced by the `replace` mixer (grid mode)
     int memory = 256;         //!< stored-exemplar reservoir capacity (sequences)
+    int stored_batch = 32;    //!< replay batch of the stored-exemplar strategy (classic experience replay)
     int eval_every = 100;
     int eval_size = 256;      //!< held-out examples per task
     int tasks = toy::num_tasks;
@@ -280,7 +281,9 @@ private:
                     const std::vector<float>* pi_logits) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
         const int steps = o_.steps[std::size_t(task)];
-        const int R = Mixer::needs_replay_batch ? o_.replay_batch : 0;
+        const int R = !Mixer::needs_replay_batch                                   ? 0
+                      : std::is_same_v<Source, selfreplay::reservoir_buffer> ? o_.stored_batch
+                                                                             : o_.replay_batch;
         const long step0 = r.curve.empty() ? 0 : r.curve.back().step;
         const auto lr_at = [&](long s) {
             if (o_.cosine && o_.warmup < steps)

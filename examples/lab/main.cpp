@@ -43,6 +43,7 @@ flags (defaults in brackets):
   --c-stored X        replay coefficient of the stored-exemplar strategy [1]
   --fraction X        share of training rows overwritten by the replace mixer (grid) [0.25]
   --memory N          stored-exemplar reservoir capacity, sequences [256]
+  --stored-batch N    replay batch of the stored-exemplar strategy, sequences [32]
   --eval-every N      evaluate every N steps (curves and progress) [100]
   --eval-size N       held-out examples per task [256]
   --tasks N           number of tasks, 1..4, in the order add reversal sort modadd [4]
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
         else if (f == "--c") o.c = float(parse_real(f, v, 0, 1e6));
         else if (f == "--c-stored") o.c_stored = float(parse_real(f, v, 0, 1e6));
         else if (f == "--memory") o.memory = int(parse_int(f, v, 1, 10000000));
+        else if (f == "--stored-batch") o.stored_batch = int(parse_int(f, v, 1, 65536));
         else if (f == "--eval-every") o.eval_every = int(parse_int(f, v, 1, 1000000));
         else if (f == "--eval-size") o.eval_size = int(parse_int(f, v, 1, 1000000));
         else if (f == "--tasks") {
