@@ -41,6 +41,7 @@
 #include <selfreplay/schedules/basic.hpp>
 #include <selfreplay/schedules/cosine.hpp>
 
+#include "lm_adapter.hpp"
 #include "model.hpp"
 #include "text_data.hpp"
 
@@ -77,35 +78,6 @@ struct text_options {
     bool quiet = false;
     bool tiny = false;             //!< smoke-test sizes (set by --tiny before other flags apply)
 };
-
-//! The trainer's transformer as a selfreplay `incremental_language_model` (KV-cached decoding),
-//! so `generate` / `self_generated` can sample from it. Holds the model by reference.
-struct transformer_lm {
-    const transformer* model;
-    kv_cache cache{};
-    matrix logits{};
-    std::vector<std::int32_t> tokens{};
-
-    selfreplay::index_t vocab_size() const { return model->vocab_size(); }
-    void next_token_logits(selfreplay::strided_view<const std::int32_t, 2> prefixes, selfreplay::strided_view<float, 2> out) {
-        const int B = int(prefixes.extent(0)), L = int(prefixes.extent(1));
-        tokens.resize(std::size_t(B) * L);
-        for (int b = 0; b < B; ++b)
-            for (int t = 0; t < L; ++t) tokens[std::size_t(b) * L + t] = prefixes(b, t);
-        model->forward(tokens.data(), B, L, logits);
-        for (int b = 0; b < B; ++b)
-            for (int v = 0; v < model->vocab_size(); ++v) out(b, v) = logits(std::ptrdiff_t(b) * L + L - 1, v);
-    }
-    void reset(selfreplay::index_t batch) { model->start(cache, int(batch)); }
-    void step(selfreplay::strided_view<const std::int32_t, 1> tok, selfreplay::strided_view<float, 2> out) {
-        tokens.resize(std::size_t(tok.extent(0)));
-        for (std::size_t b = 0; b < tokens.size(); ++b) tokens[b] = tok(selfreplay::index_t(b));
-        model->step(cache, tokens.data(), logits);
-        for (selfreplay::index_t b = 0; b < out.extent(0); ++b)
-            for (selfreplay::index_t v = 0; v < out.extent(1); ++v) out(b, v) = logits(b, v);
-    }
-};
-static_assert(selfreplay::incremental_language_model<transformer_lm>);
 
 enum class source_kind { none, real, self };
 using any_mixer = std::variant<selfreplay::no_replay, selfreplay::ntp_pre<>, selfreplay::kl_pre<>, selfreplay::replace<>>;
@@ -268,9 +240,9 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
     const std::uint64_t salt = std::hash<std::string>{}(spec.group + "/" + spec.name) & 0xFFFFFFFFull;
     window_source train{.stream = &sh.es->train, .dataset_id = SPANISH, .length = o.seq_len, .seed = o.seed, .salt = 1000};
     window_source real{.stream = &sh.en->train, .dataset_id = ENGLISH, .length = o.seq_len, .seed = o.seed, .salt = 2000 + salt};
-    transformer_lm pi_lm{.model = &sh.pi};
+    lm_adapter pi_lm(sh.pi);
     const int rows_per_batch = std::holds_alternative<selfreplay::replace<>>(spec.mixer) ? o.batch : o.replay_batch;
-    selfreplay::self_generated<transformer_lm> self(
+    selfreplay::self_generated<lm_adapter> self(
         pi_lm, {.prompts = {{ENGLISH}}, .batch_size = rows_per_batch, .seq_len = o.seq_len, .buffer_batches = o.buffer_batches,
                 .seed = o.seed ^ (0x5e1f0000ull + salt)});
     step_runner runner(o, &sh.pi);
@@ -783,7 +755,7 @@ inline int run_text(int argc, char** argv) {
         sh.valid_before = eval_ntp(sh.pi, sh.eval_es, o.seq_len);
         sh.pi.forward(sh.eval_en.data(), o.eval_size, o.seq_len, sh.pi_eval_en_logits);
         if (!o.quiet) {  // a look at what self-generated replay replays
-            transformer_lm lm{.model = &sh.pi};
+            lm_adapter lm(sh.pi);
             std::vector<std::int32_t> sample(std::size_t(2) * o.seq_len);
             const std::int32_t first[2] = {ENGLISH, ENGLISH};
             selfreplay::generate(lm, std::span<const std::int32_t>(first, 2), {.seed = o.seed ^ 0xabcdefull},
