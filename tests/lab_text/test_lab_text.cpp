@@ -81,18 +81,18 @@ TEST_CASE("window_source writes the dataset id then consecutive stream tokens, d
 // The language_model law: sampling through the KV-cached `step` path and through full forward
 // passes (`next_token_logits`) gives the same tokens for the same streams.
 struct forward_only {
-    transformer_lm* lm;
+    lab::lm_adapter* lm;
     selfreplay::index_t vocab_size() const { return lm->vocab_size(); }
     void next_token_logits(selfreplay::strided_view<const std::int32_t, 2> p, selfreplay::strided_view<float, 2> out) {
         lm->next_token_logits(p, out);
     }
 };
 
-TEST_CASE("transformer_lm: incremental and full-forward generation agree", "[lab][text]") {
+TEST_CASE("lm_adapter: incremental and full-forward generation agree", "[lab][text]") {
     lab::transformer m({.vocab = 11, .max_len = 12, .width = 16, .layers = 2, .heads = 2, .ff = 32});
     m.init(3);
     for (auto& p : m.params()) p *= 8.f;  // sharper distributions than the N(0, 0.02) init
-    transformer_lm lm{.model = &m};
+    lab::lm_adapter lm(m);
     forward_only full{&lm};
     const std::vector<std::int32_t> first{0, 1, 0, 1, 0};
     std::vector<std::int32_t> a(5 * 12), b(5 * 12);
