@@ -40,7 +40,7 @@ namespace lab {
 struct toy_options {
     std::uint64_t seed = 1;
     //! Training steps of each task (add, reversal, sort, modadd): the arithmetic tasks need more.
-    std::vector<int> steps{800, 400, 400, 800};
+    std::vector<int> steps{800, 400, 800, 800};
     int batch = 128;          //!< training batch (sequences)
     int replay_batch = 128;   //!< replay batch (sequences), split equally over previous tasks
     int buffer_batches = 8;   //!< self-generated replay batches generated at a time
