@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "selfreplay/detail/fast_exp.hpp"
 #include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay::sampling_detail {
@@ -49,46 +50,18 @@ inline bool anyv(vint m) noexcept {
     return a != 0;
 }
 
-//! exp(d) lane-wise for d <= 0 (the same computation as `exp_nonpositive<float>`).
-inline vfloat exp_nonpositive_v(vfloat d) noexcept {
-    const vfloat dc = d < -88.0f ? splat(-88.0f) : d;
-    const vfloat kf = (dc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const vfloat r = (dc - kf * 0.693359375f) + kf * 2.12194440e-4f;
-    const vfloat z = r * r;
-    vfloat p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const vfloat er = 1.0f + r + z * p;
-    const vint ki = __builtin_convertvector(kf, vint) + 127;
-    const vfloat scale = std::bit_cast<vfloat>(vint(ki << 23));
-    return d < -87.33654f ? vfloat{} : er * scale;
-}
+//! exp(d) lane-wise for d <= 0 (`detail::exp_lanes`, the same computation as `exp_nonpositive<float>`).
+inline vfloat exp_nonpositive_v(vfloat d) noexcept { return detail::exp_lanes(d); }
 
-//! exp(d) for d <= 0 (d may be -inf, never NaN), within 2 ulp for float; exactly 0 below the
-//! smallest normal float. Cephes `expf` reduction and polynomial, branch-free so loops of it
-//! vectorise. For double, std::exp.
+//! exp(d) for d <= 0 (d may be -inf, never NaN). Float: `detail::exp_float`
+//! (selfreplay/detail/fast_exp.hpp: relative error below 3e-7, exactly 0 below about -87.68,
+//! branch-free so loops of it vectorise). Double: std::exp.
 template <class T>
 inline T exp_nonpositive(T d) noexcept {
-    if constexpr (std::is_same_v<T, float>) {
-        const float dc = d < -88.0f ? -88.0f : d;
-        const float kf = (dc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; // round(dc / ln 2)
-        const float r = (dc - kf * 0.693359375f) + kf * 2.12194440e-4f;           // dc - kf ln 2
-        const float z = r * r;
-        float p = 1.9875691500e-4f;
-        p = p * r + 1.3981999507e-3f;
-        p = p * r + 8.3334519073e-3f;
-        p = p * r + 4.1665795894e-2f;
-        p = p * r + 1.6666665459e-1f;
-        p = p * r + 5.0000001201e-1f;
-        const float er = 1.0f + r + z * p;
-        const std::int32_t ki = static_cast<std::int32_t>(kf) + 127; // in [0, 127]
-        const float scale = std::bit_cast<float>(static_cast<std::int32_t>(static_cast<std::uint32_t>(ki) << 23));
-        return d < -87.33654f ? 0.0f : er * scale;
-    } else {
+    if constexpr (std::is_same_v<T, float>)
+        return detail::exp_float(d);
+    else
         return std::exp(d);
-    }
 }
 
 //! Throws the standard error for a NaN or +inf logit found by a pass of `where`.
@@ -144,7 +117,7 @@ double sum_exp(const T* x, std::size_t n, T m) {
             a3 += exp_nonpositive_v(loadv(x + i + 3 * W) - m);
         }
         const vfloat a = (a0 + a1) + (a2 + a3);
-        s = double(a[0]) + double(a[1]) + double(a[2]) + double(a[3]);
+        for (std::size_t j = 0; j < W; ++j) s += double(a[j]); // every lane (W is 8 with AVX2)
     }
     for (; i < n; ++i) s += double(exp_nonpositive<T>(x[i] - m));
     return s;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "selfreplay/detail/fast_exp.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 #if defined(__AVX__) || defined(__SSE2__)
@@ -135,29 +136,10 @@ inline void stream_fence() noexcept {
 #endif
 }
 
-//! exp(x) lane-wise for float, x <= 88: Cephes' expf (range reduction by ln 2 in two parts,
-//! its degree-7 polynomial, 2^n by exponent bits); about 1 ulp. Inputs below -87.68 (including
-//! -inf) give exactly 0: they are clamped to -88, where n = -127 makes the power of two 0 (the
-//! true values there are denormal). NaN stays NaN.
-[[gnu::always_inline]] inline vec<float> exp(vec<float> x) noexcept {
-    const vec<float> lo = splat(-88.0f);
-    const vec<float> xc = lo > x ? lo : x; // max(lo, x), NaN propagates (maxps semantics)
-    const vec<float> t = xc * 1.44269504088896341f;
-    const vec<float> n = (t + 12582912.0f) - 12582912.0f; // round to nearest (|t| < 2^22)
-    vec<float> r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    // Cephes' 1 + r + r^2 P(r), P(r) = c5 + c4 r + c3 r^2 + c2 r^3 + c1 r^4 + c0 r^5, evaluated
-    // in Estrin's scheme (short dependency chains: consecutive registers overlap in the pipeline)
-    const vec<float> r2 = r * r;
-    const vec<float> a = r * 1.6666665459e-1f + 5.0000001201e-1f; // c5 + c4 r
-    const vec<float> b = r * 8.3334519073e-3f + 4.1665795894e-2f; // c3 + c2 r
-    const vec<float> c = r * 1.9875691500e-4f + 1.3981999507e-3f; // c1 + c0 r
-    const vec<float> p = (r + 1.0f) + r2 * (a + r2 * (b + r2 * c));
-    const mask<float> e = (__builtin_convertvector(n, mask<float>) + 127) << 23; // n = -127 gives +0
-    vec<float> scale;
-    std::memcpy(&scale, &e, sizeof scale);
-    return p * scale;
-}
+//! exp(x) lane-wise for float, x <= 88: `detail::exp_lanes` (selfreplay/detail/fast_exp.hpp:
+//! Cody-Waite reduction, degree-5 minimax polynomial, relative error below 3e-7). Inputs below
+//! about -87.68 (including -inf) give exactly 0; NaN stays NaN.
+[[gnu::always_inline]] inline vec<float> exp(vec<float> x) noexcept { return exp_lanes(x); }
 //! exp(x) lane-wise for double: std::exp per lane (double is the accuracy path, not the fast one).
 inline vec<double> exp(vec<double> x) noexcept {
     for (index_t i = 0; i < lanes<double>; ++i) x[i] = std::exp(x[i]);

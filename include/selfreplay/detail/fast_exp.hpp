@@ -1,0 +1,57 @@
+#pragma once
+//! \file
+//! Internal: the one float exponential shared by the loss kernels (losses/detail/simd.hpp) and
+//! the sampling kernels (sampling/kernels.hpp), for any GCC/Clang float vector-extension type
+//! (16 or 32 bytes) and for a scalar float. Not part of the public API.
+
+#include <bit>
+#include <cstdint>
+
+namespace selfreplay::detail {
+
+//! exp(x) lane by lane for a float vector `V` (GCC/Clang vector extension), for x <= 88.
+//!
+//! Cody-Waite reduction x = n ln 2 + r with n = round(x / ln 2) (ln 2 split in two parts, so r
+//! is exact to float rounding for |x| <= 88), |r| <= ln(2) / 2; then exp(r) by a degree-5
+//! polynomial 1 + r (c1 + r (c2 + r (c3 + r (c4 + r c5)))) whose coefficients are a minimax fit
+//! of the relative error on [-ln(2) / 2, ln(2) / 2] with c0 = 1 fixed (approximation error
+//! 9.5e-8, so exp(0) = 1 exactly); then times 2^n built from exponent bits. Against exp
+//! evaluated in double the relative error is below 3e-7 (about 2.5 float ulp) for normal
+//! results (tests/losses asserts this bound on a dense grid of [-87, 88]); that is the price of
+//! 5 fused multiply-adds instead of Cephes' 7 (whose error is about 1 ulp), far inside the 1e-5
+//! float tolerance of the losses and of the sampling masses.
+//!
+//! Edge cases: inputs below -88 (including -inf) are clamped to -88; results below about
+//! -87.68 are exactly +0 (n = -127 gives the power of two 0), those between -87.68 and -87.34
+//! are denormal (computed as a normal times 2^-126). NaN stays NaN. Inputs above 88.38 (not
+//! used: every caller subtracts a maximum first) may give +inf.
+//!
+//! The rounding uses the magic number 1.5 * 2^23 + 127: t = x / ln 2 + magic holds n + 127 in
+//! its low mantissa bits, so `bits(t) << 23` is the exponent field of 2^n directly (no
+//! float-to-int conversion); 12 vector operations per register in all.
+template <class V>
+[[gnu::always_inline]] inline V exp_lanes(V x) noexcept {
+    typedef std::int32_t ivec __attribute__((vector_size(sizeof(V))));
+    constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
+    const V lo = V{} - 88.0f;
+    const V xc = lo > x ? lo : x;                       // max(x, -88); NaN propagates
+    const V t = xc * 1.44269504088896341f + magic;      // n + 127 + 1.5 * 2^23 (one FMA with -mfma)
+    const V n = t - magic;                              // round(x / ln 2), exact
+    V r = xc - n * 0.693359375f;                        // ln 2 high part (exact product)
+    r = r - n * -2.12194440e-4f;                        // ln 2 low part
+    V p = r * 8.2903150469e-3f + 4.1897930205e-2f;      // minimax, relative error 9.5e-8
+    p = p * r + 1.6667635739e-1f;
+    p = p * r + 4.9999150634e-1f;
+    p = p * r + 9.9999970198e-1f;
+    p = p * r + 1.0f;
+    const ivec e = std::bit_cast<ivec>(t) << 23; // (n + 127) << 23: 2^n (n = -127 gives +0)
+    return p * std::bit_cast<V>(e);
+}
+
+//! exp(x) for one float with exactly the computation (and the results) of `exp_lanes`.
+inline float exp_float(float x) noexcept {
+    typedef float v4 __attribute__((vector_size(16)));
+    return exp_lanes(v4{x, x, x, x})[0];
+}
+
+} // namespace selfreplay::detail
