@@ -7,7 +7,25 @@
 #include <bit>
 #include <cstdint>
 
+#if defined(__AVX__) || defined(__SSE__)
+#include <immintrin.h>
+#endif
+
 namespace selfreplay::detail {
+
+//! lo > x ? lo : x lane by lane (so a NaN x is returned): one maxps on x86, whose semantics
+//! (the second operand when the comparison is false or unordered) GCC does not infer from the
+//! ternary.
+template <class V>
+[[gnu::always_inline]] inline V max_or_second(V lo, V x) noexcept {
+#if defined(__AVX__)
+    if constexpr (sizeof(V) == 32) return std::bit_cast<V>(_mm256_max_ps(std::bit_cast<__m256>(lo), std::bit_cast<__m256>(x)));
+#endif
+#if defined(__SSE__)
+    if constexpr (sizeof(V) == 16) return std::bit_cast<V>(_mm_max_ps(std::bit_cast<__m128>(lo), std::bit_cast<__m128>(x)));
+#endif
+    return lo > x ? lo : x;
+}
 
 //! exp(x) lane by lane for a float vector `V` (GCC/Clang vector extension), for x <= 88.
 //!
@@ -34,7 +52,7 @@ template <class V>
     typedef std::int32_t ivec __attribute__((vector_size(sizeof(V))));
     constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
     const V lo = V{} - 88.0f;
-    const V xc = lo > x ? lo : x;                       // max(x, -88); NaN propagates
+    const V xc = max_or_second(lo, x);                  // max(x, -88); NaN propagates
     const V t = xc * 1.44269504088896341f + magic;      // n + 127 + 1.5 * 2^23 (one FMA with -mfma)
     const V n = t - magic;                              // round(x / ln 2), exact
     V r = xc - n * 0.693359375f;                        // ln 2 high part (exact product)

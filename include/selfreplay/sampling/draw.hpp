@@ -34,8 +34,8 @@ inline void require_not_all_masked(bool ok, std::string_view where) {
 //! Exact categorical draw from softmax(row) by inverse CDF (llama.cpp `dist`): with m the
 //! maximum and w_i = exp(x_i - m), Z = sum w_i, draws u ~ U[0, 1) in double (53 bits, 2 words of
 //! `rng`) and returns the first i whose cumulative weight exceeds u * Z. Masked tokens
-//! (w_i = 0) are never returned. Dense rows are read once: per block of 256 its maximum and its
-//! sum of exponentials (the block still in L1), then one block is rescanned.
+//! (w_i = 0) are never returned. Dense rows are read once (`softmax_blocks`: a running maximum,
+//! one float exponential per token, sums per block of 512), then one block is rescanned.
 struct categorical {
     //! Draws one token from `row`.
     template <class T>
@@ -59,49 +59,43 @@ struct categorical {
             }
             return last; // rounding: target landed at the very end
         }
-        // one read of the row: per block of 256 (L1-resident) its maximum, then its sum of
-        // exp(x - block max); block weights exp(block max - m) * sum
+        // one read of the row (softmax_blocks): the maximum m and the block sums of exponentials,
+        // rescaled to exp(x - m); the block holding the target, then the token within it
         const T* x = row.data();
         const std::size_t n = row.size();
-        constexpr std::size_t block = 256;
-        const std::size_t blocks = (n + block - 1) / block;
+        const std::size_t blocks = softmax_block_count(n);
         ctx.sums.resize(2 * blocks);
-        double* bmax = ctx.sums.data() + blocks;
-        T m = neg_inf<T>;
-        for (std::size_t b = 0; b < blocks; ++b) {
-            const std::size_t s = b * block, len = std::min(block, n - s);
-            const T bm = max_checked(x + s, len, "categorical");
-            bmax[b] = double(bm);
-            ctx.sums[b] = bm > neg_inf<T> ? sum_exp(x + s, len, bm) : 0.0;
-            m = std::max(m, bm);
-        }
-        require_not_all_masked(m > neg_inf<T>, "categorical");
+        double* sums = ctx.sums.data();
+        const double* shifts = sums + blocks;
+        const T m = softmax_blocks<T, false>(x, n, sums, sums + blocks, T(0), nullptr, nullptr, "categorical");
         double z = 0;
         for (std::size_t b = 0; b < blocks; ++b) {
-            if (ctx.sums[b] > 0) ctx.sums[b] *= std::exp(bmax[b] - double(m));
-            z += ctx.sums[b];
+            if (sums[b] > 0) sums[b] *= std::exp(shifts[b] - double(m));
+            z += sums[b];
         }
+        require_not_all_masked(z > 0, "categorical");
         const double target = uniform_double(rng) * z;
         double before = 0;
         std::size_t b = 0, last_block = 0;
         for (; b < blocks; ++b) {
-            if (ctx.sums[b] > 0) last_block = b;
-            if (before + ctx.sums[b] > target) break;
-            before += ctx.sums[b];
+            if (sums[b] > 0) last_block = b;
+            if (before + sums[b] > target) break;
+            before += sums[b];
         }
-        if (b == blocks) b = last_block, before = z - ctx.sums[b];
-        // within the block: weights exp(x - m) in double, the first whose cumulative exceeds the rest
-        const std::size_t s = b * block, e = std::min(n, s + block);
+        if (b == blocks) b = last_block, before = z - sums[b];
+        // within the block: weights exp(x - m) (the same float exponentials as the sums), the
+        // first token whose cumulative weight exceeds the rest of the target
+        const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
+        float w[softmax_block];
+        exp_shifted(x + s, len, m, w);
         const double rem = target - before;
         double cum = 0;
         std::size_t last = s;
-        for (std::size_t i = s; i < e; ++i) {
-            if (!(x[i] > neg_inf<T>)) continue;
-            const double w = std::exp(double(x[i]) - double(m));
-            if (w <= 0) continue;
-            cum += w;
-            last = i;
-            if (cum > rem) return static_cast<std::int32_t>(i);
+        for (std::size_t i = 0; i < len; ++i) {
+            if (!(w[i] > 0)) continue;
+            cum += double(w[i]);
+            last = s + i;
+            if (cum > rem) return static_cast<std::int32_t>(s + i);
         }
         return static_cast<std::int32_t>(last);
     }

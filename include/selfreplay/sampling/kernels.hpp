@@ -19,6 +19,10 @@
 #include "selfreplay/detail/fast_exp.hpp"
 #include "selfreplay/tensor/error.hpp"
 
+#if defined(__AVX2__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace selfreplay::sampling_detail {
 
 template <class T>
@@ -44,10 +48,31 @@ inline vfloat loadv(const float* p) noexcept {
 }
 inline void storev(float* p, vfloat v) noexcept { std::memcpy(p, &v, sizeof v); }
 inline vfloat splat(float x) noexcept { return vfloat{} + x; }
+//! True when some lane of the comparison mask `m` is true.
 inline bool anyv(vint m) noexcept {
+#if defined(__AVX2__)
+    const __m256i v = std::bit_cast<__m256i>(m);
+    return _mm256_testz_si256(v, v) == 0;
+#elif defined(__SSE2__)
+    return _mm_movemask_ps(std::bit_cast<__m128>(m)) != 0;
+#else
     std::int32_t a = 0;
     for (std::size_t j = 0; j < W; ++j) a |= m[j];
     return a != 0;
+#endif
+}
+
+//! Bit j set when lane j of the comparison mask `m` is true.
+inline unsigned lane_bits(vint m) noexcept {
+#if defined(__AVX2__)
+    return static_cast<unsigned>(_mm256_movemask_ps(std::bit_cast<__m256>(m)));
+#elif defined(__SSE2__)
+    return static_cast<unsigned>(_mm_movemask_ps(std::bit_cast<__m128>(m)));
+#else
+    unsigned bits = 0;
+    for (std::size_t j = 0; j < W; ++j) bits |= (m[j] != 0 ? 1u : 0u) << j;
+    return bits;
+#endif
 }
 
 //! exp(d) lane-wise for d <= 0 (`detail::exp_lanes`, the same computation as `exp_nonpositive<float>`).
@@ -123,36 +148,6 @@ double sum_exp(const T* x, std::size_t n, T m) {
     return s;
 }
 
-//! Returns sum exp(x[i] - m) over x[0..n) (m >= every x[i]) and appends to `ids` / `vals` the
-//! entries with x[i] - m >= floor_d. One pass; top-p's candidates come from it.
-template <class T>
-double sum_exp_collect(const T* x, std::size_t n, T m, T floor_d, std::vector<std::int32_t>& ids,
-                       std::vector<T>& vals) {
-    std::size_t i = 0;
-    double z = 0;
-    auto collect = [&](std::size_t from, std::size_t to) {
-        for (std::size_t j = from; j < to; ++j)
-            if (x[j] - m >= floor_d) ids.push_back(static_cast<std::int32_t>(j)), vals.push_back(x[j]);
-    };
-    if constexpr (std::is_same_v<T, float>) {
-        const std::size_t nv = n - n % (2 * W);
-        vfloat a{}, c{};
-        const vfloat lo = splat(floor_d);
-        for (; i < nv; i += 2 * W) {
-            const vfloat d = loadv(x + i) - m, g = loadv(x + i + W) - m;
-            a += exp_nonpositive_v(d);
-            c += exp_nonpositive_v(g);
-            if (anyv((d >= lo) | (g >= lo))) collect(i, i + 2 * W);
-        }
-        a += c;
-        for (std::size_t j = 0; j < W; ++j) z += double(a[j]);
-    }
-    const std::size_t tail = i;
-    for (; i < n; ++i) z += double(exp_nonpositive<T>(x[i] - m));
-    collect(tail, n);
-    return z;
-}
-
 //! out[i] = exp(v[i] - m) for i < n (m >= every v[i]), as float.
 template <class T>
 void exp_shifted(const T* v, std::size_t n, T m, float* out) {
@@ -225,6 +220,93 @@ void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>&
     }
     for (; i < n; ++i)
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
+}
+
+//! Elements per block of `softmax_blocks` (a multiple of 4 W).
+inline constexpr std::size_t softmax_block = 512;
+
+//! Number of blocks of `softmax_blocks` for a row of n elements.
+inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + softmax_block - 1) / softmax_block; }
+
+//! One read of x[0..n): returns m, the maximum (std::numeric_limits<T>::lowest() when every
+//! entry is -inf), and for each block b of `softmax_block` elements writes sums[b] = the sum of
+//! exp(x_i - shifts[b]) over the block, where shifts[b] <= m (so that sums[b] * exp(shifts[b] - m)
+//! is the block's share of Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf).
+//! With Collect, appends to ids / vals (in index order) every entry with x_i - shift >= band
+//! (float arithmetic) for the shift at the time it is read: a superset of the entries with
+//! x_i - m >= band, since the shift never exceeds m.
+//! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
+//! Float: the shift is the running maximum, one value for all lanes; a group of 4 registers
+//! holding an entry above it (rare after the first few groups) raises it and rescales the lane
+//! sums by exp(old - new), so each entry costs one exponential and the row is read once.
+//! Double: a maximum pass, then the sums with shifts[b] = m.
+template <class T, bool Collect>
+T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>* ids,
+                 std::vector<T>* vals, std::string_view where) {
+    const std::size_t blocks = softmax_block_count(n);
+    if constexpr (std::is_same_v<T, float>) {
+        constexpr std::size_t G = 4 * W;
+        static_assert(softmax_block % G == 0);
+        float m = std::numeric_limits<float>::lowest();
+        vfloat mv = splat(m);
+        const vfloat bv = splat(band);
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
+            vfloat a{}; // one accumulator: its add is the only loop-carried dependency
+            for (std::size_t i = s; i < e; i += G) {
+                const float* p = x + i;
+                float tail[G];
+                if (i + G > e) { // the row's last, partial group: -inf padding weighs 0
+                    std::fill(tail, tail + G, neg_inf<float>);
+                    std::memcpy(tail, p, (e - i) * sizeof(float));
+                    p = tail;
+                }
+                const vfloat v0 = loadv(p), v1 = loadv(p + W), v2 = loadv(p + 2 * W), v3 = loadv(p + 3 * W);
+                if (anyv((v0 > mv) | (v1 > mv) | (v2 > mv) | (v3 > mv))) [[unlikely]] {
+                    const vfloat h01 = v0 > v1 ? v0 : v1, h23 = v2 > v3 ? v2 : v3, h = h01 > h23 ? h01 : h23;
+                    float nm = m;
+                    for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
+                    if (!(nm < pos_inf<float>)) throw_bad_logit(where);
+                    const float f = static_cast<float>(std::exp(double(m) - double(nm)));
+                    a *= f;
+                    m = nm;
+                    mv = splat(m);
+                }
+                const vfloat d0 = v0 - mv, d1 = v1 - mv, d2 = v2 - mv, d3 = v3 - mv;
+                if constexpr (Collect) {
+                    const vint c0 = d0 >= bv, c1 = d1 >= bv, c2 = d2 >= bv, c3 = d3 >= bv;
+                    if (anyv(c0 | c1 | c2 | c3)) { // candidates are sparse: walk the set lanes
+                        const vint cs[4] = {c0, c1, c2, c3};
+                        for (std::size_t r = 0; r < 4; ++r)
+                            for (unsigned bits = lane_bits(cs[r]); bits != 0; bits &= bits - 1) {
+                                const std::size_t j = r * W + static_cast<std::size_t>(std::countr_zero(bits));
+                                ids->push_back(static_cast<std::int32_t>(i + j));
+                                vals->push_back(p[j]);
+                            }
+                    }
+                }
+                a += (exp_nonpositive_v(d0) + exp_nonpositive_v(d1)) + (exp_nonpositive_v(d2) + exp_nonpositive_v(d3));
+            }
+            double sb = 0;
+            for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
+            if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
+            sums[b] = sb;
+            shifts[b] = double(m);
+        }
+        return m;
+    } else {
+        T m = max_checked(x, n, where);
+        if (m == neg_inf<T>) m = std::numeric_limits<T>::lowest();
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
+            sums[b] = sum_exp(x + s, e - s, m);
+            shifts[b] = double(m);
+        }
+        if constexpr (Collect)
+            for (std::size_t i = 0; i < n; ++i)
+                if (x[i] - m >= band) ids->push_back(static_cast<std::int32_t>(i)), vals->push_back(x[i]);
+        return m;
+    }
 }
 
 //! Smallest key kappa among keys[0..n) such that the total weight of keys <= kappa reaches

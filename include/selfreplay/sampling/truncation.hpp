@@ -66,6 +66,21 @@ void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
     }
 }
 
+//! Keeps the tokens with logit >= tau on a row without support, when ctx.ids / ctx.values hold
+//! (in index order) every such token: fills the row with -inf (stores only, no compare pass),
+//! writes the kept logits back and records them as the support.
+template <class T>
+void keep_candidates_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
+    std::fill(row.begin(), row.end(), neg_inf<T>);
+    ctx.support.clear();
+    for (std::size_t k = 0; k < ctx.ids.size(); ++k)
+        if (ctx.values[k] >= tau) {
+            row[static_cast<std::size_t>(ctx.ids[k])] = ctx.values[k];
+            ctx.support.push_back(ctx.ids[k]);
+        }
+    ctx.has_support = true;
+}
+
 //! Keeps every finite logit (checks the row, records the finite entries as the support).
 template <class T>
 void keep_all_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view where) {
@@ -156,24 +171,36 @@ struct top_p {
         if (p == 1.0f) return keep_all_finite(row, ctx, "top_p");
         double z = 0;
         T m;
-        if (!ctx.has_support) {
+        const bool dense = !ctx.has_support;
+        if (dense) {
             const T* x = row.data();
             const std::size_t n = row.size();
-            m = max_checked(x, n, "top_p");
-            require(m > neg_inf<T>, "top_p", "logits", "has every entry masked (-inf)");
-            // one pass: the softmax normaliser z and the candidates within 8 of the maximum (a
-            // nucleus of a peaked distribution lies there); their masses above m - 2, m - 4 and
-            // m - 8 pick the narrowest band holding mass p, else every finite logit is a candidate
+            // one read of the row (softmax_blocks): the maximum, the softmax normaliser z and the
+            // candidates within 8 of the running maximum (a superset of those within 8 of the
+            // maximum, where the nucleus of a peaked distribution lies); their masses above m - 2,
+            // m - 4 and m - 8 pick the narrowest band holding mass p, else every finite logit is
+            // a candidate
             constexpr T band[3] = {T(-2), T(-4), T(-8)};
             ctx.ids.clear();
             ctx.values.clear();
-            z = sum_exp_collect(x, n, m, band[2], ctx.ids, ctx.values);
+            const std::size_t blocks = softmax_block_count(n);
+            ctx.sums.resize(2 * blocks);
+            m = softmax_blocks<T, true>(x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], &ctx.ids, &ctx.values,
+                                        "top_p");
+            for (std::size_t k = 0; k < blocks; ++k)
+                if (ctx.sums[k] > 0) z += ctx.sums[k] * std::exp(ctx.sums[blocks + k] - double(m));
+            require(z > 0, "top_p", "logits", "has every entry masked (-inf)");
             double s[3] = {};
-            for (T v : ctx.values) {
-                const T d = v - m;
+            std::size_t kept = 0; // drop the candidates collected below m - 8 early in the pass
+            for (std::size_t i = 0; i < ctx.ids.size(); ++i) {
+                const T d = ctx.values[i] - m;
+                if (!(d >= band[2])) continue;
                 const double e = double(exp_nonpositive<T>(d));
                 for (int b = 0; b < 3; ++b) s[b] += d >= band[b] ? e : 0.0;
+                ctx.ids[kept] = ctx.ids[i], ctx.values[kept] = ctx.values[i], ++kept;
             }
+            ctx.ids.resize(kept);
+            ctx.values.resize(kept);
             int b = 0;
             while (b < 3 && s[b] < double(p) * z) ++b;
             if (b < 3) { // keep exactly the members of band b (same test as above)
@@ -199,7 +226,10 @@ struct top_p {
         for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = -double(ctx.values[i]);
         exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
-        keep_at_least(row, ctx, static_cast<T>(-kappa));
+        if (dense)
+            keep_candidates_at_least(row, ctx, static_cast<T>(-kappa));
+        else
+            keep_at_least(row, ctx, static_cast<T>(-kappa));
     }
 };
 
