@@ -73,3 +73,31 @@ TEST_CASE("fast float exp: the vector form equals the scalar form lane by lane",
         for (selfreplay::index_t j = 0; j < L; ++j) REQUIRE(e[j] == exp_float(v[j]));
     }
 }
+
+TEST_CASE("fast float exp2: relative error below 3e-7 wherever the result is normal", "[losses][exp]") {
+    using selfreplay::detail::exp2_float;
+    double worst = 0;
+    float worst_y = 0;
+    auto scan = [&](float from, float to) {
+        const auto b0 = std::bit_cast<std::uint32_t>(from), b1 = std::bit_cast<std::uint32_t>(to);
+        for (std::uint32_t b = b0; b <= b1; b += 61) {
+            const float y = std::bit_cast<float>(b);
+            const double want = std::exp2(static_cast<double>(y));
+            const double e = std::abs(static_cast<double>(exp2_float(y)) - want) / want;
+            if (e > worst) worst = e, worst_y = y;
+        }
+    };
+    scan(0.0f, 127.0f);
+    scan(-0.0f, -126.0f);
+    INFO("worst relative error " << worst << " at y = " << worst_y);
+    CHECK(worst < 3e-7);
+    CHECK(worst > 1e-8);
+    const float inf = std::numeric_limits<float>::infinity();
+    CHECK(exp2_float(0.0f) == 1.0f);
+    CHECK(exp2_float(-inf) == 0.0f);
+    CHECK(exp2_float(-127.0f) == 0.0f);
+    CHECK(exp2_float(-126.6f) == 0.0f);
+    CHECK(exp2_float(3.0f) == 8.0f);
+    CHECK(exp2_float(-126.0f) == std::exp2(-126.0f));
+    CHECK(std::isnan(exp2_float(std::numeric_limits<float>::quiet_NaN())));
+}

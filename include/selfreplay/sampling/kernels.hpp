@@ -75,16 +75,21 @@ inline unsigned lane_bits(vint m) noexcept {
 #endif
 }
 
-//! exp(d) lane-wise for d <= 0 (`detail::exp_lanes`, the same computation as `exp_nonpositive<float>`).
-inline vfloat exp_nonpositive_v(vfloat d) noexcept { return detail::exp_lanes(d); }
+//! log2(e) rounded to float: the sampling kernels compute exp(d) as 2^(d log2(e)).
+inline constexpr float log2e = 1.44269504088896341f;
 
-//! exp(d) for d <= 0 (d may be -inf, never NaN). Float: `detail::exp_float`
-//! (selfreplay/detail/fast_exp.hpp: relative error below 3e-7, exactly 0 below about -87.68,
-//! branch-free so loops of it vectorise). Double: std::exp.
+//! exp(d) lane-wise for d <= 0, as 2^(d log2(e)) (`detail::exp2_lanes`; the same computation as
+//! `exp_nonpositive<float>`).
+inline vfloat exp_nonpositive_v(vfloat d) noexcept { return detail::exp2_lanes(d * log2e); }
+
+//! exp(d) for d <= 0 (d may be -inf, never NaN). Float: 2^(d log2(e)) by `detail::exp2_float`
+//! (selfreplay/detail/fast_exp.hpp: relative error below 3e-7 for the product d log2(e), whose
+//! own rounding adds |d| 6e-8; exactly 0 below about -87.7; branch-free so loops of it
+//! vectorise). Double: std::exp.
 template <class T>
 inline T exp_nonpositive(T d) noexcept {
     if constexpr (std::is_same_v<T, float>)
-        return detail::exp_float(d);
+        return detail::exp2_float(d * log2e);
     else
         return std::exp(d);
 }
@@ -222,7 +227,7 @@ void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>&
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
 }
 
-//! Elements per block of `softmax_blocks` (a multiple of 4 W).
+//! Elements per block of `softmax_blocks` (a multiple of 2 W).
 inline constexpr std::size_t softmax_block = 512;
 
 //! Number of blocks of `softmax_blocks` for a row of n elements.
@@ -236,7 +241,7 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 //! (float arithmetic) for the shift at the time it is read: a superset of the entries with
 //! x_i - m >= band, since the shift never exceeds m.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
-//! Float: the shift is the running maximum, one value for all lanes; a group of 4 registers
+//! Float: the shift is the running maximum, one value for all lanes; a pair of registers
 //! holding an entry above it (rare after the first few groups) raises it and rescales the lane
 //! sums by exp(old - new), so each entry costs one exponential and the row is read once.
 //! Double: a maximum pass, then the sums with shifts[b] = m.
@@ -245,7 +250,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                  std::vector<T>* vals, std::string_view where) {
     const std::size_t blocks = softmax_block_count(n);
     if constexpr (std::is_same_v<T, float>) {
-        constexpr std::size_t G = 4 * W;
+        constexpr std::size_t G = 2 * W; // two registers per step: constants and sums stay in registers
         static_assert(softmax_block % G == 0);
         float m = std::numeric_limits<float>::lowest();
         vfloat mv = splat(m);
@@ -261,9 +266,9 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                     std::memcpy(tail, p, (e - i) * sizeof(float));
                     p = tail;
                 }
-                const vfloat v0 = loadv(p), v1 = loadv(p + W), v2 = loadv(p + 2 * W), v3 = loadv(p + 3 * W);
-                if (anyv((v0 > mv) | (v1 > mv) | (v2 > mv) | (v3 > mv))) [[unlikely]] {
-                    const vfloat h01 = v0 > v1 ? v0 : v1, h23 = v2 > v3 ? v2 : v3, h = h01 > h23 ? h01 : h23;
+                const vfloat v0 = loadv(p), v1 = loadv(p + W);
+                if (anyv((v0 > mv) | (v1 > mv))) [[unlikely]] {
+                    const vfloat h = v0 > v1 ? v0 : v1;
                     float nm = m;
                     for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
                     if (!(nm < pos_inf<float>)) throw_bad_logit(where);
@@ -272,12 +277,12 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                     m = nm;
                     mv = splat(m);
                 }
-                const vfloat d0 = v0 - mv, d1 = v1 - mv, d2 = v2 - mv, d3 = v3 - mv;
+                const vfloat d0 = v0 - mv, d1 = v1 - mv;
                 if constexpr (Collect) {
-                    const vint c0 = d0 >= bv, c1 = d1 >= bv, c2 = d2 >= bv, c3 = d3 >= bv;
-                    if (anyv(c0 | c1 | c2 | c3)) { // candidates are sparse: walk the set lanes
-                        const vint cs[4] = {c0, c1, c2, c3};
-                        for (std::size_t r = 0; r < 4; ++r)
+                    const vint c0 = d0 >= bv, c1 = d1 >= bv;
+                    if (anyv(c0 | c1)) { // candidates are sparse: walk the set lanes
+                        const vint cs[2] = {c0, c1};
+                        for (std::size_t r = 0; r < 2; ++r)
                             for (unsigned bits = lane_bits(cs[r]); bits != 0; bits &= bits - 1) {
                                 const std::size_t j = r * W + static_cast<std::size_t>(std::countr_zero(bits));
                                 ids->push_back(static_cast<std::int32_t>(i + j));
@@ -285,7 +290,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                             }
                     }
                 }
-                a += (exp_nonpositive_v(d0) + exp_nonpositive_v(d1)) + (exp_nonpositive_v(d2) + exp_nonpositive_v(d3));
+                a += exp_nonpositive_v(d0) + exp_nonpositive_v(d1);
             }
             double sb = 0;
             for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
