@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "selfreplay/losses/detail/simd.hpp"
 
@@ -207,47 +208,64 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 
 //! Forward KL(p || q) for one row, p = softmax(r / tau) (reference), q = softmax(s / tau)
 //! (student): sum_v p_v (log p_v - log q_v). With Grad: g (+)= gscale * (q - p) (gscale includes
-//! 1 / tau). Single read of s and r (online log-sum-exps over blocks, as cross_entropy_row);
-//! `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient is streamed when `stream`.
-//! Accumulated: za = sum exp(a - ea), zb = sum exp(b - eb) and sum_ = sum exp(b - eb) * ((b - eb) - (a - ea))
-//! with a = s / tau, b = r / tau and ea, eb the running maxima (0 until one is finite);
-//! KL = sum_ / zb + log za - log zb.
+//! 1 / tau). Single read of s and r (online log-sum-exps over blocks, as cross_entropy_row; the
+//! maxima of block k + 1 are taken in the loop of block k's exponentials, so that its loads
+//! overlap with arithmetic); `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient
+//! is streamed when `stream`.
+//! Float works in base 2 (u = 1 / ln 2, `simd::exp2`: no Cody-Waite step), double in base e
+//! (u = 1): a = s u / tau, b = r u / tau, shifted by ea, eb, the running maxima (0 until one is
+//! finite). Accumulated: za = sum 2^(a - ea), zb = sum 2^(b - eb) (e^ in double) and
+//! sum_ = sum 2^(b - eb) ((b - eb) - (a - ea)); KL = sum_ / (u zb) + log za - log zb.
 template <class T, bool Grad, bool Acc>
 inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa, T* wb,
                                 T* wm, bool stream) noexcept {
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    const V it = simd::splat(inv_tau);
+    constexpr bool base2 = std::is_same_v<T, float>;
+    constexpr double unit = base2 ? 1.4426950408889634 : 1.0; // u: logits to exponent units
+    auto pw = [](double x) { return base2 ? std::exp2(x) : std::exp(x); };
+    auto ex = [](V x) {
+        if constexpr (base2)
+            return simd::exp2(x);
+        else
+            return simd::exp(x);
+    };
+    const T itu = static_cast<T>(static_cast<double>(inv_tau) * unit);
+    const V it = simd::splat(itu);
     T ms = ninf, mr = ninf;         // running maxima of the raw logits
     double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
     double za = 0, zb = 0, sum = 0;
     const index_t nb = block_count(n);
+    T next_s = block_max(s, 0, std::min(n, block_elems)), next_r = block_max(r, 0, std::min(n, block_elems));
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
-        ms = std::max(ms, block_max(s, i0, i1));
-        mr = std::max(mr, block_max(r, i0, i1));
-        const double nsa = ms == ninf ? 0.0 : static_cast<double>(ms * inv_tau);
-        const double nsb = mr == ninf ? 0.0 : static_cast<double>(mr * inv_tau);
+        ms = std::max(ms, next_s);
+        mr = std::max(mr, next_r);
+        const double nsa = ms == ninf ? 0.0 : static_cast<double>(ms * itu);
+        const double nsb = mr == ninf ? 0.0 : static_cast<double>(mr * itu);
         if (zb > 0 && (nsa != sa || nsb != sb)) {
-            const double f = std::exp(sb - nsb);
+            const double f = pw(sb - nsb);
             sum = f * (sum + zb * ((sb - nsb) - (sa - nsa)));
             zb *= f;
         }
-        if (za > 0 && nsa != sa) za *= std::exp(sa - nsa);
+        if (za > 0 && nsa != sa) za *= pw(sa - nsa);
         sa = nsa;
         sb = nsb;
         const V va = simd::splat(static_cast<T>(sa)), vb = simd::splat(static_cast<T>(sb));
         V acc_a{}, acc_b{}, acc_s{};
+        V nx_s = simd::splat(ninf), nx_r = nx_s; // maxima of the next block [i1, j1)
+        const index_t j1 = std::min(n, i1 + block_elems);
         for (index_t i = i0; i < i1; i += L) {
             const index_t c = std::min(L, i1 - i);
-            if (i + block_elems < n) { // fetch the next block while computing this one
-                __builtin_prefetch(s + i + block_elems);
-                __builtin_prefetch(r + i + block_elems);
+            if (const index_t j = i + block_elems; j < j1) { // block k is full when block k + 1 exists
+                const index_t cj = std::min(L, j1 - j);
+                nx_s = simd::vmax<T>(ld(s, j, cj, ninf), nx_s);
+                nx_r = simd::vmax<T>(ld(r, j, cj, ninf), nx_r);
             }
             const V a = ld(s, i, c, ninf) * it - va;
             const V b = ld(r, i, c, ninf) * it - vb;
-            const V ea = simd::exp(a), eb = simd::exp(b);
+            const V ea = ex(a), eb = ex(b);
             acc_a += ea;
             acc_b += eb;
             acc_s += simd::select<T>(eb > T(0), eb * (b - a), V{});
@@ -256,6 +274,8 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
                 st(wb, i, c, eb);
             }
         }
+        next_s = simd::hmax<T>(nx_s);
+        next_r = simd::hmax<T>(nx_r);
         za += simd::hsum<T>(acc_a);
         zb += simd::hsum<T>(acc_b);
         sum += simd::hsum<T>(acc_s);
@@ -269,13 +289,13 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     if (ms == ninf) return {0, row_status::first_all_neg_inf};
     if (mr == ninf) return {0, row_status::second_all_neg_inf};
     row_value out;
-    out.value = sum / zb + std::log(za) - std::log(zb);
+    out.value = sum / (unit * zb) + std::log(za) - std::log(zb);
     if constexpr (Grad) {
-        // wm: block shifts -> gradient coefficients gscale * exp(shift_k - final shift) / z
+        // wm: block shifts -> gradient coefficients gscale * u^(shift_k - final shift) / z
         for (index_t k = 0; k < nb; ++k) {
-            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0 : static_cast<double>(gscale) * std::exp(static_cast<double>(wm[k]) - sa) / za);
+            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(static_cast<double>(wm[k]) - sa) / za);
             wm[nb + k] = static_cast<T>(
-                wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * std::exp(static_cast<double>(wm[nb + k]) - sb) / zb);
+                wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(static_cast<double>(wm[nb + k]) - sb) / zb);
         }
         write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
             return block_coefficient(wm, i, c) * ld(wa, i, c, T(0)) - block_coefficient(wm + nb, i, c) * ld(wb, i, c, T(0));
