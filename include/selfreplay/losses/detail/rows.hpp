@@ -159,33 +159,44 @@ inline simd::vec<T> block_coefficient(const T* coef, index_t i, index_t c) noexc
 
 //! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
 //! With Grad: g (+)= gscale * (softmax(x) - onehot(y)). Single read of x: an online
-//! log-sum-exp over blocks (the running max rescales the sum), exponentials stored for the
-//! gradient pass (`work`, n elements) and a gradient pass (streamed when `stream`, see
-//! write_gradient); `wm` holds block_count(n) elements.
+//! log-sum-exp over blocks (the running max rescales the sum; the next block's maximum is taken
+//! in the loop of this block's exponentials), exponentials stored for the gradient pass (`work`,
+//! n elements) and a gradient pass (streamed when `stream`, see write_gradient); `wm` holds
+//! block_count(n) elements. Float computes exp(x - m) as 2^((x - m) / ln 2) (`simd::exp2`).
 template <class T, bool Grad, bool Acc>
 inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm,
                                    bool stream) noexcept {
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
+    auto ex = [](V d) {
+        if constexpr (std::is_same_v<T, float>)
+            return simd::exp2(d * 1.44269504088896341f);
+        else
+            return simd::exp(d);
+    };
     row_value out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
     T m = ninf;
     double z = 0;
+    T next = block_max(x, 0, std::min(n, block_elems));
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
-        const T nm = std::max(m, block_max(x, i0, i1));
+        const T nm = std::max(m, next);
         if (nm > m && m != ninf) z *= std::exp(static_cast<double>(m) - static_cast<double>(nm));
         m = nm;
         const V vm = simd::splat(m == ninf ? T(0) : m);
-        V acc{};
+        V acc{}, nx = simd::splat(ninf);
+        const index_t j1 = std::min(n, i1 + block_elems);
         for (index_t i = i0; i < i1; i += L) {
             const index_t c = std::min(L, i1 - i);
-            if (i + block_elems < n) __builtin_prefetch(x + i + block_elems); // the next block
-            const V e = simd::exp(ld(x, i, c, ninf) - vm);
+            if (const index_t j = i + block_elems; j < j1) // block k is full when block k + 1 exists
+                nx = simd::vmax<T>(ld(x, j, std::min(L, j1 - j), ninf), nx);
+            const V e = ex(ld(x, i, c, ninf) - vm);
             if constexpr (Grad) st(work, i, c, e);
             acc += e;
         }
+        next = simd::hmax<T>(nx);
         z += simd::hsum<T>(acc);
         if constexpr (Grad) wm[k] = m;
     }
