@@ -8,14 +8,12 @@
 //! learning-rate schedule and the continual-learning metrics.
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -30,6 +28,7 @@
 #include <selfreplay/sampling.hpp>
 #include <selfreplay/schedules.hpp>
 
+#include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
 #include "toy.hpp"
@@ -56,7 +55,8 @@ struct toy_options {
     int eval_every = 100;
     int eval_size = 256;      //!< held-out examples per task
     int tasks = toy::num_tasks;
-    int threads = 2;
+    int shards = 2;           //!< data-parallel shards of every batch (the results depend on it)
+    int threads = 2;          //!< threads running the shards (the results do not depend on it)
     model_config model{.vocab = toy::vocab, .max_len = toy::toy_len, .width = 64, .layers = 2, .heads = 4, .ff = 256};
     std::vector<std::string> strategies{"none", "self-ntp", "self-kl", "stored"};
     bool quiet = false;
@@ -104,12 +104,12 @@ struct strategy_result {
 
 //! Exact-match accuracy of greedy decoding on a held-out set of `task`: the model is given each
 //! example up to EQ and must produce the four answer digits and EOS.
-inline double evaluate(const transformer& m, int task, const std::vector<std::int32_t>& set) {
+inline double evaluate(const transformer& m, int task, const std::vector<std::int32_t>& set, parallelism par) {
     const int n = int(set.size() / toy::toy_len), T = toy::toy_len, P = toy::prompt_len(task), A = toy::answer_digits + 1;
     std::vector<std::vector<std::int32_t>> prompts(n);
     for (int i = 0; i < n; ++i) prompts[i].assign(set.begin() + std::ptrdiff_t(i) * T, set.begin() + std::ptrdiff_t(i) * T + P);
     std::vector<std::int32_t> out(std::size_t(n) * (P + A));
-    lm_adapter lm(m);
+    lm_adapter lm(m, nullptr, 0, par);
     selfreplay::generate(lm, prompts, {}, selfreplay::make_view(out.data(), {n, P + A}), selfreplay::no_processing{},
                          selfreplay::greedy{});
     int correct = 0;
@@ -137,15 +137,15 @@ public:
         std::vector<strategy_spec> specs;
         for (const auto& s : o_.strategies) specs.push_back(make_strategy(s, o_));
         const auto [first, shared] = train_first();
-        std::vector<strategy_result> results(specs.size());
-        run_pool(specs.size(), [&](std::size_t i) {
+        std::vector<strategy_result> results;
+        for (const auto& spec : specs) {
             const auto s0 = clock::now();
             state st = first;
-            strategy_result r{specs[i], shared.matrix, shared.curve, 0};
+            strategy_result r{spec, shared.matrix, shared.curve, 0};
             for (int task = 1; task < o_.tasks; ++task) run_task(st, r, task);
             r.seconds = shared.seconds + seconds_since(s0);
-            results[i] = std::move(r);
-        });
+            results.push_back(std::move(r));
+        }
         return results;
     }
 
@@ -177,7 +177,7 @@ public:
                         st.opt.reset(st.model.num_params());
                         if constexpr (self) {
                             std::vector<float> rec;
-                            lm_adapter pi_lm(pi, &rec, toy::toy_len);
+                            lm_adapter pi_lm(pi, &rec, toy::toy_len, par());
                             S source(pi_lm, self_options(task));
                             train_task(st, r, task, mixer, &source, &pi, &rec);
                         } else {
@@ -189,8 +189,8 @@ public:
                 });
             });
         const auto [first, shared] = train_first();
-        std::vector<strategy_result> results(cells.size());
-        run_pool(cells.size(), [&](std::size_t i) { results[i] = cells[i](first, shared); });
+        std::vector<strategy_result> results;
+        for (const auto& cell : cells) results.push_back(cell(first, shared));
         return results;
     }
 
@@ -224,18 +224,8 @@ private:
         return {std::move(first), std::move(shared)};
     }
 
-    //! Runs job(0 .. n-1) on `threads` threads (each job single-threaded and deterministic).
-    void run_pool(std::size_t n, const std::function<void(std::size_t)>& job) const {
-        std::atomic<std::size_t> next{0};
-        auto worker = [&] {
-            for (std::size_t i; (i = next++) < n;) job(i);
-        };
-        const int nt = std::max(1, std::min<int>(o_.threads, int(n)));
-        std::vector<std::thread> pool;
-        for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
-        worker();
-        for (auto& t : pool) t.join();
-    }
+    //! Shards and threads of every model pass (training, generation, evaluation).
+    parallelism par() const { return {.shards = o_.shards, .threads = o_.threads}; }
 
     //! Self-generated replay settings for `task`: one prompt (the task token) per previous task.
     selfreplay::self_generated_options self_options(int task) const {
@@ -254,7 +244,7 @@ private:
 
     std::vector<double> eval_all(const transformer& m) const {
         std::vector<double> acc;
-        for (int t = 0; t < o_.tasks; ++t) acc.push_back(evaluate(m, t, eval_sets_[t]));
+        for (int t = 0; t < o_.tasks; ++t) acc.push_back(evaluate(m, t, eval_sets_[t], par()));
         return acc;
     }
 
@@ -268,7 +258,7 @@ private:
             return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, &pi, nullptr);
         // self-generated replay: sequences sampled from pi, prompted with each previous task's token
         std::vector<float> pi_logits;  // pi's logits on the block of generated replay rows
-        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len);
+        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len, par());
         selfreplay::self_generated<lm_adapter> source(pi_lm, self_options(task));
         if (s.mixer == mixer_kind::kl_pre)
             train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
@@ -295,7 +285,7 @@ private:
         const auto r_tokens = selfreplay::make_view(tokens.data() + std::size_t(B) * T, {R, T});
         std::vector<float> grad(st.model.num_params());
         matrix logits, dlogits, ref_logits;
-        forward_cache cache;
+        data_parallel student(st.model, par());
         double loss_acc = 0;
         int loss_n = 0;
         st.opt.weight_decay = o_.weight_decay;
@@ -311,7 +301,7 @@ private:
             st.store.add(x_tokens);  // the stored-exemplar memory sees every training batch
             // theta on the training batch and, when the mixer needs it, on the replay batch: one pass
             const int rows = Mixer::needs_student_replay_logits ? B + R : B;
-            st.model.forward(tokens.data(), rows, T, logits, &cache);
+            student.forward(tokens.data(), rows, T, logits);
             dlogits.resize(logits.rows(), V);
             const std::ptrdiff_t nx = std::ptrdiff_t(B) * T, nr = std::ptrdiff_t(R) * T;
             selfreplay::objective_inputs<float> in{.train_tokens = x_tokens, .student_train_logits = selfreplay::view(logits.topRows(nx))};
@@ -327,13 +317,13 @@ private:
                     const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
                     in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
                 } else {  // stored replay rows: run pi on them
-                    pi->forward(tokens.data() + nx, R, T, ref_logits);
+                    data_parallel(*pi, par()).forward(tokens.data() + nx, R, T, ref_logits);
                     in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
                 }
             }
             const auto obj = selfreplay::evaluate_objective(mixer, s, in, out);
             std::fill(grad.begin(), grad.end(), 0.f);
-            st.model.backward(cache, dlogits, grad);
+            student.backward(dlogits, grad);
             st.opt.update(st.model, grad, float(lr_at(s)));
             loss_acc += obj.total;
             ++loss_n;

@@ -48,7 +48,10 @@ flags (defaults in brackets):
   --eval-size N       held-out examples per task [256]
   --tasks N           number of tasks, 1..4, in the order add reversal sort modadd [4]
   --strategies LIST   comma-separated subset of none,self-ntp,self-kl,stored [all four]
-  --threads N         strategies trained at once (each single-threaded) [2]
+  --shards N          data-parallel shards of every batch: each shard's forward and backward
+                      pass (and generation) runs on its own thread, and the shards' gradients
+                      are summed in order; the results depend on it [2]
+  --threads N         threads running the shards; the results do not depend on it [2]
   --width N           transformer width [64]
   --layers N          transformer blocks [2]
   --heads N           attention heads [4]
@@ -133,6 +136,7 @@ int main(int argc, char** argv) {
             tasks_given = true;
         }
         else if (f == "--fraction") o.fraction = parse_real(f, v, 0, 1);
+        else if (f == "--shards") o.shards = int(parse_int(f, v, 1, 256));
         else if (f == "--threads") o.threads = int(parse_int(f, v, 1, 256));
         else if (f == "--width") o.model.width = int(parse_int(f, v, 1, 4096));
         else if (f == "--layers") o.model.layers = int(parse_int(f, v, 1, 64));
@@ -177,8 +181,8 @@ int main(int argc, char** argv) {
     std::printf("selfreplay-lab %s: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
                 grid ? "grid" : "toy", o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
     for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
-    std::printf("; batch %d, replay batch %d, %d %s on %d threads\n", o.batch, o.replay_batch, grid ? 6 : int(o.strategies.size()),
-                grid ? "source x mixer combinations" : "strategies", o.threads);
+    std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d threads\n", o.batch, o.replay_batch,
+                grid ? 6 : int(o.strategies.size()), grid ? "source x mixer combinations" : "strategies", o.shards, o.threads);
     const auto results = grid ? exp.run_grid() : exp.run();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     try {

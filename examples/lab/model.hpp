@@ -109,6 +109,11 @@ struct forward_cache {
     std::vector<block> blocks;
     matrix x_final, hf;
     std::vector<float> muf, rsf;
+    //! Scratch of `backward`, kept between steps so that a training step allocates nothing.
+    struct scratch {
+        matrix dh, dx, act, dact, dqkv;
+        param_vector grad;
+    } work;
 };
 
 //! Per-sequence key/value cache for incremental decoding (one token per step).
@@ -158,7 +163,8 @@ public:
         c.len = len;
         c.tokens.assign(tokens, tokens + n);
         c.blocks.resize(cfg_.layers);
-        matrix x(n, d);
+        matrix& x = c.x_final;  // the residual stream; after the last block, the final LayerNorm's input
+        x.resize(n, d);
         embed(tokens, batch, len, 0, x);
         for (int l = 0; l < cfg_.layers; ++l) {
             auto& b = c.blocks[l];
@@ -178,33 +184,34 @@ public:
             x.noalias() += b.u.cwiseMax(0.f) * cmap(p.w2, cfg_.ff, d);
             x.rowwise() += cvec(p.b2, d);
         }
-        c.x_final = x;
         layer_norm(x, layout_.lnf_g, layout_.lnf_b, c.hf, c.muf, c.rsf);
         logits.noalias() = c.hf * cmap(layout_.wout, d, cfg_.vocab);
         logits.rowwise() += cvec(layout_.bout, cfg_.vocab);
     }
 
     //! Backpropagates `dlogits` [batch * len, vocab] through the pass recorded in `c`,
-    //! ADDING the parameter gradients into `grad` (same layout as the parameters).
-    void backward(const forward_cache& c, const matrix& dlogits, std::vector<float>& grad_out) const {
+    //! ADDING the parameter gradients into `grad_out` (same layout as the parameters). `c`'s
+    //! scratch is reused.
+    void backward(forward_cache& c, const matrix& dlogits, std::vector<float>& grad_out) const {
         if (grad_out.size() != params_.size()) grad_out.assign(params_.size(), 0.f);
-        param_vector grad(params_.size(), 0.f);  // aligned, so the result does not depend on grad_out's address
-        backward_aligned(c, dlogits, grad);
+        param_vector& grad = c.work.grad;  // aligned, so the result does not depend on grad_out's address
+        grad.assign(params_.size(), 0.f);
+        backward(c, dlogits, grad);
         for (std::size_t i = 0; i < grad.size(); ++i) grad_out[i] += grad[i];
     }
 
-private:
-    void backward_aligned(const forward_cache& c, const matrix& dlogits, param_vector& grad) const {
+    //! As above, into an aligned parameter vector (no copy).
+    void backward(forward_cache& c, const matrix& dlogits, param_vector& grad) const {
         const int d = cfg_.width, f = cfg_.ff, n = c.batch * c.len;
         if (dlogits.rows() != n || dlogits.cols() != cfg_.vocab)
             throw std::invalid_argument("lab::transformer::backward: dlogits has the wrong shape");
+        if (grad.size() != params_.size()) throw std::invalid_argument("lab::transformer::backward: grad has the wrong size");
         gmap(grad, layout_.wout, d, cfg_.vocab).noalias() += c.hf.transpose() * dlogits;
         gvec(grad, layout_.bout, cfg_.vocab) += dlogits.colwise().sum();
-        matrix dh = dlogits * cmap(layout_.wout, d, cfg_.vocab).transpose();
-        matrix dx(n, d);
-        dx.setZero();
+        matrix &dh = c.work.dh, &dx = c.work.dx, &act = c.work.act, &dact = c.work.dact, &dqkv = c.work.dqkv;
+        dh.noalias() = dlogits * cmap(layout_.wout, d, cfg_.vocab).transpose();
+        dx.setZero(n, d);
         layer_norm_backward(c.x_final, c.muf, c.rsf, dh, layout_.lnf_g, layout_.lnf_b, grad, dx);
-        matrix act, dact, dqkv;
         for (int l = cfg_.layers - 1; l >= 0; --l) {
             const auto& b = c.blocks[l];
             const auto& p = layout_.blocks[l];
@@ -236,7 +243,6 @@ private:
         }
     }
 
-public:
     //! Starts incremental decoding for `batch` sequences (empties the cache).
     void start(kv_cache& cache, int batch) const {
         if (batch < 1) throw std::invalid_argument("lab::transformer::start: batch must be >= 1");

@@ -28,7 +28,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -41,6 +43,7 @@
 #include <selfreplay/schedules/basic.hpp>
 #include <selfreplay/schedules/cosine.hpp>
 
+#include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
 #include "text_data.hpp"
@@ -226,6 +229,14 @@ inline std::string fixed(double v, int prec = 3) {
     return buf;
 }
 
+//! 64-bit FNV-1a hash of `s` (Fowler-Noll-Vo): the same value on every platform and standard
+//! library, unlike std::hash, so that run seeds derived from run names are portable.
+inline std::uint64_t fnv1a(std::string_view s) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return h;
+}
+
 //! Finetunes a copy of pi on Spanish under `spec`; `target` > 0 records (and with
 //! `stop_at_target` stops at) the first evaluation with valid_ntp <= target.
 inline run_result finetune(const shared_state& sh, const run_spec& spec, double target, const progress_fn& progress) {
@@ -237,7 +248,7 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
     adamw opt;
     opt.weight_decay = o.weight_decay;
     opt.reset(model.num_params());
-    const std::uint64_t salt = std::hash<std::string>{}(spec.group + "/" + spec.name) & 0xFFFFFFFFull;
+    const std::uint64_t salt = fnv1a(spec.group + "/" + spec.name) & 0xFFFFFFFFull;
     window_source train{.stream = &sh.es->train, .dataset_id = SPANISH, .length = o.seq_len, .seed = o.seed, .salt = 1000};
     window_source real{.stream = &sh.en->train, .dataset_id = ENGLISH, .length = o.seq_len, .seed = o.seed, .salt = 2000 + salt};
     lm_adapter pi_lm(sh.pi);
@@ -323,9 +334,8 @@ inline std::vector<run_result> run_all(const shared_state& sh, const std::vector
 }
 
 //! Pretrains on English with NTP (warm-up then cosine decay to 0) from `model`'s initialisation.
-//! Each batch is split into two fixed halves (shards) whose forward/backward passes run on two
-//! threads when `threads` >= 2; the gradient is the row-weighted sum of the shards' gradients in
-//! a fixed order, so the result does not depend on the thread count.
+//! Each batch is split into two shards whose forward/backward passes run on `threads` threads
+//! (`data_parallel`: the result does not depend on the thread count).
 inline void pretrain(transformer& model, const text_options& o, const corpus& en, const progress_fn& progress,
                      const std::vector<std::int32_t>& eval_en) {
     adamw opt;
@@ -336,46 +346,22 @@ inline void pretrain(transformer& model, const text_options& o, const corpus& en
                                              .decay_steps = o.pretrain_steps};
     schedule.check();
     const int T = o.seq_len, B = o.batch, V = model.vocab_size();
-    const int rows[2] = {(B + 1) / 2, B / 2};
-    struct shard {
-        forward_cache cache;
-        matrix logits, dlogits;
-        std::vector<float> grad;
-        double loss = 0;
-    } sh[2];
+    data_parallel passes(model, {.shards = 2, .threads = o.threads});
     std::vector<std::int32_t> x(std::size_t(B) * T);
     std::vector<float> grad(model.num_params());
-    auto run_shard = [&](int k) {
-        auto& h = sh[k];
-        h.grad.assign(model.num_params(), 0.f);
-        h.loss = 0;
-        if (rows[k] == 0) return;
-        const std::int32_t* tok = x.data() + std::size_t(k ? rows[0] : 0) * T;
-        model.forward(tok, rows[k], T, h.logits, &h.cache);
-        h.dlogits.resize(h.logits.rows(), V);
-        const std::ptrdiff_t n = std::ptrdiff_t(rows[k]) * T;
-        const selfreplay::objective_inputs<float> in{.train_tokens = selfreplay::make_view(tok, {rows[k], T}),
-                                                     .student_train_logits = selfreplay::make_view<const float>(h.logits.data(), {n, V})};
-        h.loss = selfreplay::evaluate_objective(selfreplay::no_replay{}, 0, in, {.train = selfreplay::make_view(h.dlogits.data(), {n, V})})
-                     .total;
-        model.backward(h.cache, h.dlogits, h.grad);
-    };
+    matrix logits, dlogits;
     double acc = 0;
     int n = 0;
     for (int s = 0; s < o.pretrain_steps; ++s) {
-        train.draw(selfreplay::make_view(x.data(), {B, T}));
-        if (o.threads >= 2 && rows[1] > 0) {
-            std::thread second(run_shard, 1);
-            run_shard(0);
-            second.join();
-        } else {
-            run_shard(0);
-            run_shard(1);
-        }
-        const float w0 = float(rows[0]) / float(B), w1 = float(rows[1]) / float(B);
-        for (std::size_t i = 0; i < grad.size(); ++i) grad[i] = w0 * sh[0].grad[i] + w1 * sh[1].grad[i];
+        const auto tokens = selfreplay::make_view(x.data(), {B, T});
+        train.draw(tokens);
+        passes.forward(x.data(), B, T, logits);
+        dlogits.resize(logits.rows(), V);
+        const selfreplay::objective_inputs<float> in{.train_tokens = tokens, .student_train_logits = selfreplay::view(std::as_const(logits))};
+        acc += selfreplay::evaluate_objective(selfreplay::no_replay{}, 0, in, {.train = selfreplay::view(dlogits)}).total;
+        std::fill(grad.begin(), grad.end(), 0.f);
+        passes.backward(dlogits, grad);
         opt.update(model, grad, float(schedule(s)));
-        acc += w0 * sh[0].loss + w1 * sh[1].loss;
         ++n;
         if (!o.quiet && ((s + 1) % std::max(1, o.pretrain_steps / 6) == 0 || s + 1 == o.pretrain_steps)) {
             progress("[pretrain] step " + std::to_string(s + 1) + "/" + std::to_string(o.pretrain_steps) + " train " + fixed(acc / n) +

@@ -9,6 +9,7 @@
 
 #include <selfreplay/sampling.hpp>
 
+#include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
 #include "toy.hpp"
@@ -122,6 +123,60 @@ TEST_CASE("lm_adapter: generate with greedy draws follows the model's argmax", "
             CHECK(out[b * 5 + t] == best);
         }
     }
+}
+
+TEST_CASE("data_parallel: sharded passes equal the whole batch, bit-identical for any thread count", "[lab]") {
+    const auto m = tiny_model(7);
+    const int B = 5, T = 4, V = 7;
+    std::mt19937 gen(13);
+    std::uniform_int_distribution<int> id(0, V - 1);
+    std::vector<std::int32_t> tok(B * T);
+    for (auto& t : tok) t = id(gen);
+    std::normal_distribution<float> n(0.f, 1.f);
+    lab::matrix w(B * T, V);
+    for (int i = 0; i < w.size(); ++i) w.data()[i] = n(gen);
+    // the whole batch in one pass: the reference
+    lab::forward_cache cache;
+    lab::matrix logits;
+    m.forward(tok.data(), B, T, logits, &cache);
+    std::vector<float> grad(m.num_params(), 0.f);
+    m.backward(cache, w, grad);
+    lab::matrix first_logits;
+    std::vector<float> first_grad;
+    for (int threads : {1, 2, 3}) {
+        lab::data_parallel dp(m, {.shards = 3, .threads = threads});
+        lab::matrix lg;
+        dp.forward(tok.data(), B, T, lg);
+        REQUIRE(lg.rows() == B * T);
+        for (int i = 0; i < lg.size(); ++i) CHECK(lg.data()[i] == Approx(logits.data()[i]).margin(1e-5));
+        std::vector<float> g(m.num_params(), 0.f);
+        dp.backward(w, g);
+        for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == Approx(grad[i]).margin(1e-4));
+        if (threads == 1) {
+            first_logits = lg;
+            first_grad = g;
+        } else {
+            CHECK(lg == first_logits);  // the thread count changes nothing, bit for bit
+            CHECK(g == first_grad);
+        }
+    }
+    // incremental decoding, sharded: the full pass's logits position by position
+    lab::data_parallel dp(m, {.shards = 2, .threads = 2});
+    dp.start(B);
+    lab::matrix step;
+    for (int t = 0; t < T; ++t) {
+        std::vector<std::int32_t> col(B);
+        for (int b = 0; b < B; ++b) col[b] = tok[b * T + t];
+        dp.step(col.data(), step);
+        REQUIRE(step.rows() == B);
+        for (int b = 0; b < B; ++b)
+            for (int v = 0; v < V; ++v) CHECK(step(b, v) == Approx(logits(b * T + t, v)).margin(1e-4));
+    }
+    lab::data_parallel bad(m, {.shards = 2, .threads = 1});
+    bad.forward(tok.data(), B, T, logits);
+    CHECK_THROWS_AS(bad.backward(lab::matrix::Zero(B * T - 1, V), grad), std::invalid_argument);
+    CHECK_THROWS_AS(lab::data_parallel(m, {.shards = 0, .threads = 1}), std::invalid_argument);
+    CHECK_THROWS_AS(lab::data_parallel(m, {.shards = 1, .threads = 0}), std::invalid_argument);
 }
 
 TEST_CASE("toy tasks encode as documented", "[lab]") {

@@ -1,0 +1,140 @@
+#pragma once
+//! \file
+//! Data parallelism for the lab's trainer, the way a multi-core trainer splits a step: a batch of
+//! sequences is cut into a fixed number of contiguous shards, each shard's forward and backward
+//! pass runs on its own thread, and the shards' parameter gradients are summed in shard order.
+//! The shard count fixes the arithmetic; the thread count only decides which thread runs which
+//! shard, so results are bit-identical for any `threads`. The incremental (KV-cache) decoding
+//! used by generation is sharded the same way.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model.hpp"
+
+namespace lab {
+
+//! How a batch is split: `shards` contiguous groups of sequences (results depend on it), run on
+//! at most `threads` threads (results do not depend on it).
+struct parallelism {
+    int shards = 1;   //!< groups of sequences per batch (>= 1; fewer when the batch is smaller)
+    int threads = 1;  //!< worker threads (>= 1)
+
+    void check() const {
+        if (shards < 1) throw std::invalid_argument("lab::parallelism: shards must be >= 1, got " + std::to_string(shards));
+        if (threads < 1) throw std::invalid_argument("lab::parallelism: threads must be >= 1, got " + std::to_string(threads));
+    }
+};
+
+//! Runs job(0 .. n-1) on up to `threads` threads (the calling thread included); rethrows the
+//! first exception by job index.
+template <class Job>
+void parallel_for(int n, int threads, const Job& job) {
+    const int nt = std::max(1, std::min(threads, n));
+    if (nt == 1) {
+        for (int i = 0; i < n; ++i) job(i);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n));
+    std::atomic<int> next{0};
+    auto worker = [&] {
+        for (int i; (i = next++) < n;) try {
+                job(i);
+            } catch (...) {
+                errors[static_cast<std::size_t>(i)] = std::current_exception();
+            }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+//! Sharded full and incremental passes of one `transformer` (held by reference).
+class data_parallel {
+public:
+    data_parallel(const transformer& model, parallelism p) : model_(&model), par_((p.check(), p)) {}
+
+    const transformer& model() const { return *model_; }
+    const parallelism& config() const { return par_; }
+
+    //! Forward pass over `batch` sequences of `len` tokens (row-major [batch, len]): logits
+    //! [batch * len, vocab]; keeps the shards' activations for `backward`.
+    void forward(const std::int32_t* tokens, int batch, int len, matrix& logits) {
+        split(batch);
+        len_ = len;
+        parallel_for(int(parts_.size()), par_.threads, [&](int k) {
+            auto& s = parts_[std::size_t(k)];
+            model_->forward(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.logits, &s.cache);
+        });
+        logits.resize(std::ptrdiff_t(batch) * len, model_->vocab_size());
+        for (const auto& s : parts_) logits.middleRows(std::ptrdiff_t(s.row0) * len, s.logits.rows()) = s.logits;
+    }
+
+    //! Backpropagates `dlogits` [batch * len, vocab] of the last `forward`, ADDING the parameter
+    //! gradient into `grad`: grad += g_0 + g_1 + ... in shard order.
+    void backward(const matrix& dlogits, std::vector<float>& grad) {
+        if (dlogits.rows() != std::ptrdiff_t(rows_) * len_ || dlogits.cols() != model_->vocab_size())
+            throw std::invalid_argument("lab::data_parallel::backward: dlogits has the wrong shape");
+        parallel_for(int(parts_.size()), par_.threads, [&](int k) {
+            auto& s = parts_[std::size_t(k)];
+            s.dlogits = dlogits.middleRows(std::ptrdiff_t(s.row0) * len_, std::ptrdiff_t(s.rows) * len_);
+            s.grad.assign(model_->num_params(), 0.f);
+            model_->backward(s.cache, s.dlogits, s.grad);  // aligned: no copy, no allocation after the first step
+        });
+        if (grad.size() != model_->num_params()) grad.assign(model_->num_params(), 0.f);
+        for (const auto& s : parts_)
+            for (std::size_t i = 0; i < grad.size(); ++i) grad[i] += s.grad[i];
+    }
+
+    //! Starts incremental decoding of `batch` sequences.
+    void start(int batch) {
+        split(batch);
+        for (auto& s : parts_) model_->start(s.kv, s.rows);
+    }
+
+    //! Appends tokens[b] to sequence b of the current decoding and writes logits [batch, vocab].
+    void step(const std::int32_t* tokens, matrix& logits) {
+        parallel_for(int(parts_.size()), par_.threads,
+                     [&](int k) { model_->step(parts_[std::size_t(k)].kv, tokens + parts_[std::size_t(k)].row0, parts_[std::size_t(k)].logits); });
+        logits.resize(rows_, model_->vocab_size());
+        for (const auto& s : parts_) logits.middleRows(s.row0, s.rows) = s.logits;
+    }
+
+private:
+    struct shard {
+        int row0 = 0, rows = 0;  //!< first sequence and number of sequences
+        forward_cache cache;
+        kv_cache kv;
+        matrix logits, dlogits;
+        param_vector grad;
+    };
+
+    //! Cuts `batch` sequences into min(shards, batch) contiguous shards, sizes differing by <= 1.
+    void split(int batch) {
+        if (batch < 1) throw std::invalid_argument("lab::data_parallel: batch must be >= 1, got " + std::to_string(batch));
+        const int n = std::min(par_.shards, batch);
+        parts_.resize(std::size_t(n));
+        for (int k = 0, row = 0; k < n; ++k) {
+            parts_[std::size_t(k)].row0 = row;
+            parts_[std::size_t(k)].rows = batch / n + (k < batch % n ? 1 : 0);
+            row += parts_[std::size_t(k)].rows;
+        }
+        rows_ = batch;
+    }
+
+    const transformer* model_;
+    parallelism par_;
+    std::vector<shard> parts_;
+    int rows_ = 0, len_ = 0;
+};
+
+}  // namespace lab
