@@ -267,15 +267,9 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
         V acc_a{}, acc_b{}, acc_s{};
         V nx_s = simd::splat(ninf), nx_r = nx_s; // maxima of the next block [i1, j1)
         const index_t j1 = std::min(n, i1 + block_elems);
-        for (index_t i = i0; i < i1; i += L) {
-            const index_t c = std::min(L, i1 - i);
-            if (const index_t j = i + block_elems; j < j1) { // block k is full when block k + 1 exists
-                const index_t cj = std::min(L, j1 - j);
-                nx_s = simd::vmax<T>(ld(s, j, cj, ninf), nx_s);
-                nx_r = simd::vmax<T>(ld(r, j, cj, ninf), nx_r);
-            }
-            const V a = ld(s, i, c, ninf) * it - va;
-            const V b = ld(r, i, c, ninf) * it - vb;
+        auto step = [&](index_t i, V xs, V xr, index_t c) { // one register of this block
+            const V a = xs * it - va;
+            const V b = xr * it - vb;
             const V ea = ex(a), eb = ex(b);
             acc_a += ea;
             acc_b += eb;
@@ -283,6 +277,23 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
             if constexpr (Grad) {
                 st(wa, i, c, ea);
                 st(wb, i, c, eb);
+            }
+        };
+        if (j1 - i0 == 2 * block_elems) { // this block and the next are full: whole registers only
+            for (index_t i = i0; i < i1; i += L) {
+                nx_s = simd::vmax<T>(simd::load(s + i + block_elems), nx_s);
+                nx_r = simd::vmax<T>(simd::load(r + i + block_elems), nx_r);
+                step(i, simd::load(s + i), simd::load(r + i), L);
+            }
+        } else {
+            for (index_t i = i0; i < i1; i += L) {
+                const index_t c = std::min(L, i1 - i);
+                if (const index_t j = i + block_elems; j < j1) { // block k is full when block k + 1 exists
+                    const index_t cj = std::min(L, j1 - j);
+                    nx_s = simd::vmax<T>(ld(s, j, cj, ninf), nx_s);
+                    nx_r = simd::vmax<T>(ld(r, j, cj, ninf), nx_r);
+                }
+                step(i, ld(s, i, c, ninf), ld(r, i, c, ninf), c);
             }
         }
         next_s = simd::hmax<T>(nx_s);
