@@ -188,13 +188,22 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
         const V vm = simd::splat(m == ninf ? T(0) : m);
         V acc{}, nx = simd::splat(ninf);
         const index_t j1 = std::min(n, i1 + block_elems);
-        for (index_t i = i0; i < i1; i += L) {
-            const index_t c = std::min(L, i1 - i);
-            if (const index_t j = i + block_elems; j < j1) // block k is full when block k + 1 exists
-                nx = simd::vmax<T>(ld(x, j, std::min(L, j1 - j), ninf), nx);
-            const V e = ex(ld(x, i, c, ninf) - vm);
-            if constexpr (Grad) st(work, i, c, e);
-            acc += e;
+        if (j1 - i0 == 2 * block_elems) { // this block and the next are full: whole registers only
+            for (index_t i = i0; i < i1; i += L) {
+                nx = simd::vmax<T>(simd::load(x + i + block_elems), nx);
+                const V e = ex(simd::load(x + i) - vm);
+                if constexpr (Grad) simd::store(work + i, e);
+                acc += e;
+            }
+        } else {
+            for (index_t i = i0; i < i1; i += L) {
+                const index_t c = std::min(L, i1 - i);
+                if (const index_t j = i + block_elems; j < j1) // block k is full when block k + 1 exists
+                    nx = simd::vmax<T>(ld(x, j, std::min(L, j1 - j), ninf), nx);
+                const V e = ex(ld(x, i, c, ninf) - vm);
+                if constexpr (Grad) st(work, i, c, e);
+                acc += e;
+            }
         }
         next = simd::hmax<T>(nx);
         z += simd::hsum<T>(acc);
