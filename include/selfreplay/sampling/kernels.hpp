@@ -241,9 +241,10 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 //! (float arithmetic) for the shift at the time it is read: a superset of the entries with
 //! x_i - m >= band, since the shift never exceeds m.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
-//! Float: the shift is the running maximum, one value for all lanes; a pair of registers
-//! holding an entry above it (rare after the first few groups) raises it and rescales the lane
-//! sums by exp(old - new), so each entry costs one exponential and the row is read once.
+//! Float: the shift is the running maximum (starting at the first block's), one value for all
+//! lanes; a pair of registers holding an entry above it (rare after the first few) raises it and
+//! rescales the lane sums by exp(old - new), so each entry costs one exponential and the row is
+//! read once. Requires band <= 0.
 //! Double: a maximum pass, then the sums with shifts[b] = m.
 template <class T, bool Collect>
 T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>* ids,
@@ -252,9 +253,20 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
     if constexpr (std::is_same_v<T, float>) {
         constexpr std::size_t G = 2 * W; // two registers per step: constants and sums stay in registers
         static_assert(softmax_block % G == 0);
+        // the running maximum starts at the first block's (fewer early candidates and updates)
         float m = std::numeric_limits<float>::lowest();
+        for (std::size_t i = 0; i < std::min(n, softmax_block); ++i) m = x[i] > m ? x[i] : m; // NaN skipped
+        if (m == pos_inf<float>) throw_bad_logit(where);
         vfloat mv = splat(m);
-        const vfloat bv = splat(band);
+        const vfloat bv = splat(band), zero{};
+        // one test per step for both rare events: an entry above the running maximum (d > 0) and,
+        // with Collect, a candidate (d >= band, band <= 0)
+        auto rare = [&](vfloat d) -> vint {
+            if constexpr (Collect)
+                return d >= bv;
+            else
+                return d > zero;
+        };
         for (std::size_t b = 0; b < blocks; ++b) {
             const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
             vfloat a{}; // one accumulator: its add is the only loop-carried dependency
@@ -267,21 +279,21 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                     p = tail;
                 }
                 const vfloat v0 = loadv(p), v1 = loadv(p + W);
-                if (anyv((v0 > mv) | (v1 > mv))) [[unlikely]] {
-                    const vfloat h = v0 > v1 ? v0 : v1;
-                    float nm = m;
-                    for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
-                    if (!(nm < pos_inf<float>)) throw_bad_logit(where);
-                    const float f = static_cast<float>(std::exp(double(m) - double(nm)));
-                    a *= f;
-                    m = nm;
-                    mv = splat(m);
-                }
-                const vfloat d0 = v0 - mv, d1 = v1 - mv;
-                if constexpr (Collect) {
-                    const vint c0 = d0 >= bv, c1 = d1 >= bv;
-                    if (anyv(c0 | c1)) { // candidates are sparse: walk the set lanes
-                        const vint cs[2] = {c0, c1};
+                vfloat d0 = v0 - mv, d1 = v1 - mv;
+                if (anyv(rare(d0) | rare(d1))) [[unlikely]] {
+                    if (anyv((d0 > zero) | (d1 > zero))) { // raise the running maximum
+                        const vfloat h = v0 > v1 ? v0 : v1;
+                        float nm = m;
+                        for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
+                        if (!(nm < pos_inf<float>)) throw_bad_logit(where);
+                        a *= static_cast<float>(std::exp(double(m) - double(nm)));
+                        m = nm;
+                        mv = splat(m);
+                        d0 = v0 - mv;
+                        d1 = v1 - mv;
+                    }
+                    if constexpr (Collect) { // candidates are sparse: walk the set lanes
+                        const vint cs[2] = {d0 >= bv, d1 >= bv};
                         for (std::size_t r = 0; r < 2; ++r)
                             for (unsigned bits = lane_bits(cs[r]); bits != 0; bits &= bits - 1) {
                                 const std::size_t j = r * W + static_cast<std::size_t>(std::countr_zero(bits));
