@@ -100,7 +100,7 @@ struct param_layout {
 //! Activations of one forward pass kept for the backward pass.
 struct forward_cache {
     struct block {
-        matrix x_in, h1, qkv, att_out, x_mid, h2, u;  // u: MLP pre-activation
+        matrix x_in, h1, qkv, att_out, x_mid, h2, u, a;  // u: MLP pre-activation, a = relu(u)
         std::vector<float> mu1, rs1, mu2, rs2;
         std::vector<float> probs;  // [B, H, T, T]
     };
@@ -111,7 +111,7 @@ struct forward_cache {
     std::vector<float> muf, rsf;
     //! Scratch of `backward`, kept between steps so that a training step allocates nothing.
     struct scratch {
-        matrix dh, dx, act, dact, dqkv;
+        matrix dh, dx, dact, dqkv;
         param_vector grad;
     } work;
 };
@@ -181,7 +181,8 @@ public:
             layer_norm(x, p.ln2_g, p.ln2_b, b.h2, b.mu2, b.rs2);
             b.u.noalias() = b.h2 * cmap(p.w1, d, cfg_.ff);
             b.u.rowwise() += cvec(p.b1, cfg_.ff);
-            x.noalias() += b.u.cwiseMax(0.f) * cmap(p.w2, cfg_.ff, d);
+            b.a = b.u.cwiseMax(0.f);
+            x.noalias() += b.a * cmap(p.w2, cfg_.ff, d);
             x.rowwise() += cvec(p.b2, d);
         }
         layer_norm(x, layout_.lnf_g, layout_.lnf_b, c.hf, c.muf, c.rsf);
@@ -208,7 +209,7 @@ public:
         if (grad.size() != params_.size()) throw std::invalid_argument("lab::transformer::backward: grad has the wrong size");
         gmap(grad, layout_.wout, d, cfg_.vocab).noalias() += c.hf.transpose() * dlogits;
         gvec(grad, layout_.bout, cfg_.vocab) += dlogits.colwise().sum();
-        matrix &dh = c.work.dh, &dx = c.work.dx, &act = c.work.act, &dact = c.work.dact, &dqkv = c.work.dqkv;
+        matrix &dh = c.work.dh, &dx = c.work.dx, &dact = c.work.dact, &dqkv = c.work.dqkv;
         dh.noalias() = dlogits * cmap(layout_.wout, d, cfg_.vocab).transpose();
         dx.setZero(n, d);
         layer_norm_backward(c.x_final, c.muf, c.rsf, dh, layout_.lnf_g, layout_.lnf_b, grad, dx);
@@ -216,8 +217,7 @@ public:
             const auto& b = c.blocks[l];
             const auto& p = layout_.blocks[l];
             // MLP: x += relu(h2 W1 + b1) W2 + b2
-            act = b.u.cwiseMax(0.f);
-            gmap(grad, p.w2, f, d).noalias() += act.transpose() * dx;
+            gmap(grad, p.w2, f, d).noalias() += b.a.transpose() * dx;
             gvec(grad, p.b2, d) += dx.colwise().sum();
             dact.noalias() = dx * cmap(p.w2, f, d).transpose();
             dact = (b.u.array() > 0.f).select(dact, 0.f);
@@ -267,7 +267,7 @@ public:
         std::vector<float> mu, rs;
         embed(tokens, B, 1, t, x);
         const float scale = 1.f / std::sqrt(static_cast<float>(dh));
-        std::vector<float> s(t + 1);
+        Eigen::VectorXf s(t + 1);
         for (int l = 0; l < cfg_.layers; ++l) {
             const auto& p = layout_.blocks[l];
             layer_norm(x, p.ln1_g, p.ln1_b, h, mu, rs);
@@ -279,25 +279,12 @@ public:
                 const std::size_t row = std::size_t(b) * cfg_.max_len + t;
                 K.row(row) = qkv.row(b).segment(d, d);
                 V.row(row) = qkv.row(b).segment(2 * d, d);
-                for (int hd = 0; hd < H; ++hd) {
-                    const float* q = qkv.row(b).data() + hd * dh;
-                    float mx = -INFINITY;
-                    for (int j = 0; j <= t; ++j) {
-                        const float* k = K.row(std::size_t(b) * cfg_.max_len + j).data() + hd * dh;
-                        float acc = 0.f;
-                        for (int e = 0; e < dh; ++e) acc += q[e] * k[e];
-                        s[j] = acc * scale;
-                        mx = std::max(mx, s[j]);
-                    }
-                    float z = 0.f;
-                    for (int j = 0; j <= t; ++j) z += (s[j] = std::exp(s[j] - mx));
-                    float* o = att.row(b).data() + hd * dh;
-                    for (int e = 0; e < dh; ++e) o[e] = 0.f;
-                    for (int j = 0; j <= t; ++j) {
-                        const float w = s[j] / z;
-                        const float* v = V.row(std::size_t(b) * cfg_.max_len + j).data() + hd * dh;
-                        for (int e = 0; e < dh; ++e) o[e] += w * v[e];
-                    }
+                for (int hd = 0; hd < H; ++hd) {  // p = softmax(K q / sqrt(dh)) over positions 0..t; out = p^T V
+                    const auto q = qkv.row(b).segment(hd * dh, dh);
+                    s.noalias() = K.block(row - t, hd * dh, t + 1, dh).lazyProduct(q.transpose());
+                    s = ((s.array() - s.maxCoeff()) * scale).exp().matrix();
+                    s /= s.sum();
+                    att.row(b).segment(hd * dh, dh).noalias() = s.transpose().lazyProduct(V.block(row - t, hd * dh, t + 1, dh));
                 }
             }
             x.noalias() += att * cmap(p.wo, d, d);
@@ -372,73 +359,60 @@ private:
         }
     }
 
+    //! Causal multi-head attention of every sequence: per (sequence, head), with Q, K, V the
+    //! head's [len, dh] slices of qkv, P = softmax_rows(mask(Q K^T / sqrt(dh))) (stored in
+    //! `probs` [batch, heads, len, len], zero above the diagonal) and out = P V.
     void attention(const matrix& qkv, int batch, int len, matrix& out, std::vector<float>& probs) const {
         const int d = cfg_.width, H = cfg_.heads, dh = d / H;
         const float scale = 1.f / std::sqrt(static_cast<float>(dh));
-        probs.assign(std::size_t(batch) * H * len * len, 0.f);
+        probs.resize(std::size_t(batch) * H * len * len);
         for (int b = 0; b < batch; ++b)
             for (int h = 0; h < H; ++h) {
-                float* P = probs.data() + (std::size_t(b) * H + h) * len * len;
+                matrix_map P(probs.data() + (std::size_t(b) * H + h) * len * len, len, len);
+                const auto Q = qkv.block(b * len, h * dh, len, dh);
+                const auto K = qkv.block(b * len, d + h * dh, len, dh);
+                P.noalias() = Q.lazyProduct(K.transpose());
                 for (int i = 0; i < len; ++i) {
-                    const float* q = qkv.row(b * len + i).data() + h * dh;
-                    float mx = -INFINITY;
-                    for (int j = 0; j <= i; ++j) {
-                        const float* k = qkv.row(b * len + j).data() + d + h * dh;
-                        float acc = 0.f;
-                        for (int e = 0; e < dh; ++e) acc += q[e] * k[e];
-                        P[i * len + j] = acc * scale;
-                        mx = std::max(mx, P[i * len + j]);
-                    }
-                    float z = 0.f;
-                    for (int j = 0; j <= i; ++j) z += (P[i * len + j] = std::exp(P[i * len + j] - mx));
-                    const float inv = 1.f / z;
-                    float* o = out.row(b * len + i).data() + h * dh;
-                    for (int e = 0; e < dh; ++e) o[e] = 0.f;
-                    for (int j = 0; j <= i; ++j) {
-                        const float w = (P[i * len + j] *= inv);
-                        const float* v = qkv.row(b * len + j).data() + 2 * d + h * dh;
-                        for (int e = 0; e < dh; ++e) o[e] += w * v[e];
-                    }
+                    auto row = P.row(i);
+                    const float mx = row.head(i + 1).maxCoeff();
+                    row.head(i + 1) = ((row.head(i + 1).array() - mx) * scale).exp().matrix();
+                    row.head(i + 1) /= row.head(i + 1).sum();
+                    row.tail(len - i - 1).setZero();
                 }
+                out.block(b * len, h * dh, len, dh).noalias() = P.lazyProduct(qkv.block(b * len, 2 * d + h * dh, len, dh));
             }
     }
 
+    //! Backward of `attention`: dV = P^T dO, dP = dO V^T, dS = P .* (dP - rowsum(P .* dP)) / sqrt(dh),
+    //! dQ = dS K, dK = dS^T Q, written into the head's slices of dqkv.
     void attention_backward(const matrix& qkv, const std::vector<float>& probs, const matrix& dout, int batch, int len,
                             matrix& dqkv) const {
         const int d = cfg_.width, H = cfg_.heads, dh = d / H;
         const float scale = 1.f / std::sqrt(static_cast<float>(dh));
-        dqkv.setZero();
-        std::vector<float> dp(len);
+        matrix dP(len, len);
         for (int b = 0; b < batch; ++b)
             for (int h = 0; h < H; ++h) {
-                const float* P = probs.data() + (std::size_t(b) * H + h) * len * len;
+                const_matrix_map P(probs.data() + (std::size_t(b) * H + h) * len * len, len, len);
+                const auto Q = qkv.block(b * len, h * dh, len, dh);
+                const auto K = qkv.block(b * len, d + h * dh, len, dh);
+                const auto V = qkv.block(b * len, 2 * d + h * dh, len, dh);
+                const auto dO = dout.block(b * len, h * dh, len, dh);
+                auto dK = dqkv.block(b * len, d + h * dh, len, dh);
+                auto dV = dqkv.block(b * len, 2 * d + h * dh, len, dh);
+                dP.noalias() = dO.lazyProduct(V.transpose());
                 for (int i = 0; i < len; ++i) {
-                    const float* dout_i = dout.row(b * len + i).data() + h * dh;
-                    float dot = 0.f;
-                    for (int j = 0; j <= i; ++j) {
-                        const float* v = qkv.row(b * len + j).data() + 2 * d + h * dh;
-                        float* dv = dqkv.row(b * len + j).data() + 2 * d + h * dh;
-                        const float p = P[i * len + j];
-                        float acc = 0.f;
-                        for (int e = 0; e < dh; ++e) {
-                            acc += dout_i[e] * v[e];
-                            dv[e] += p * dout_i[e];
-                        }
-                        dp[j] = acc;
-                        dot += acc * p;
-                    }
-                    const float* q = qkv.row(b * len + i).data() + h * dh;
-                    float* dq = dqkv.row(b * len + i).data() + h * dh;
-                    for (int j = 0; j <= i; ++j) {
-                        const float ds = P[i * len + j] * (dp[j] - dot) * scale;
-                        const float* k = qkv.row(b * len + j).data() + d + h * dh;
-                        float* dk = dqkv.row(b * len + j).data() + d + h * dh;
-                        for (int e = 0; e < dh; ++e) {
-                            dq[e] += ds * k[e];
-                            dk[e] += ds * q[e];
-                        }
-                    }
+                    const float dot = P.row(i).dot(dP.row(i));
+                    dP.row(i) = (P.row(i).array() * (dP.row(i).array() - dot) * scale).matrix();  // dS
                 }
+                dqkv.block(b * len, h * dh, len, dh).noalias() = dP.lazyProduct(K);
+                // dV = P^T dO and dK = dS^T Q as sums of scaled rows (P and dS are zero above the diagonal)
+                dK.setZero();
+                dV.setZero();
+                for (int i = 0; i < len; ++i)
+                    for (int j = 0; j <= i; ++j) {
+                        dV.row(j) += P(i, j) * dO.row(i);
+                        dK.row(j) += dP(i, j) * Q.row(i);
+                    }
             }
     }
 
