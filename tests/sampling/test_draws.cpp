@@ -183,3 +183,36 @@ TEST_CASE("the draw depends only on the stream state", "[sampling]") {
         CHECK(categorical{}.draw(std::span<const float>(row), a, r1) == categorical{}.draw(std::span<const float>(row), b, r2));
     CHECK(r1.counter == 100); // two words per categorical draw
 }
+
+TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a late maximum is found", "[sampling]") {
+    // rows of 5000 (several full blocks of the one-pass kernel, then a partial one), a bad entry
+    // in the first block, in a later full block and in the partial tail block
+    std::mt19937 gen(11);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> base(5000);
+    for (auto& v : base) v = normal(gen);
+    sampling_context<float> ctx;
+    counter_rng rng{.seed = 4};
+    for (std::size_t at : {std::size_t(10), std::size_t(3000), std::size_t(4990)})
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+            auto row = base;
+            row[at] = bad;
+            ctx.begin_row();
+            CHECK_THROWS_WITH(categorical{}.draw(std::span<const float>(row), ctx, rng), Catch::Contains("NaN or +inf"));
+            auto r2 = row;
+            CHECK_THROWS_WITH(process_row(top_p{.p = 0.9f}, std::span<float>(r2)), Catch::Contains("NaN or +inf"));
+        }
+    const std::vector<float> masked(5000, -finf);
+    ctx.begin_row();
+    CHECK_THROWS_WITH(categorical{}.draw(std::span<const float>(masked), ctx, rng), Catch::Contains("every entry masked"));
+    auto m2 = masked;
+    CHECK_THROWS_WITH(process_row(top_p{.p = 0.5f}, std::span<float>(m2)), Catch::Contains("every entry masked"));
+    // the maximum far in the last full block, ~190 above the rest (its exponential relative to the
+    // earlier maximum would overflow): every draw returns it
+    auto row = base;
+    row[4500] = 200.0f;
+    for (int i = 0; i < 50; ++i) {
+        ctx.begin_row();
+        CHECK(categorical{}.draw(std::span<const float>(row), ctx, rng) == 4500);
+    }
+}

@@ -270,6 +270,35 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
         for (std::size_t b = 0; b < blocks; ++b) {
             const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
             vfloat a{}; // one accumulator: its add is the only loop-carried dependency
+            if constexpr (!Collect) {
+                if (e - s == softmax_block) { // a full block: its maximum alongside, checked at its end
+                    auto sweep = [&](vfloat& h) {
+                        vfloat acc{};
+                        for (std::size_t i = s; i < e; i += G) {
+                            const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
+                            h = detail::max_or_second(h, detail::max_or_second(v0, v1));
+                            acc += exp_nonpositive_v(v0 - mv) + exp_nonpositive_v(v1 - mv);
+                        }
+                        return acc;
+                    };
+                    vfloat h = splat(neg_inf<float>);
+                    a = sweep(h);
+                    float bm = neg_inf<float>;
+                    for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
+                    if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
+                        if (bm == pos_inf<float>) throw_bad_logit(where);
+                        m = bm;
+                        mv = splat(m);
+                        a = sweep(h);
+                    }
+                    double sb = 0;
+                    for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
+                    if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
+                    sums[b] = sb;
+                    shifts[b] = double(m);
+                    continue;
+                }
+            }
             for (std::size_t i = s; i < e; i += G) {
                 const float* p = x + i;
                 float tail[G];
