@@ -242,9 +242,11 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 //! x_i - m >= band, since the shift never exceeds m.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
 //! Float: the shift is the running maximum (starting at the first block's), one value for all
-//! lanes; a pair of registers holding an entry above it (rare after the first few) raises it and
-//! rescales the lane sums by exp(old - new), so each entry costs one exponential and the row is
-//! read once. Requires band <= 0.
+//! lanes, so each entry costs one exponential and the row is read once. Without Collect, a full
+//! block takes its maximum alongside its exponentials and is recomputed (from L1) when that
+//! maximum exceeds the shift (rare after the first blocks); otherwise a pair of registers holding
+//! an entry above the shift raises it and rescales the lane sums by exp(old - new), tested with
+//! the candidates in one comparison per register. Requires band <= 0.
 //! Double: a maximum pass, then the sums with shifts[b] = m.
 template <class T, bool Collect>
 T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>* ids,
