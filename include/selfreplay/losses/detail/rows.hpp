@@ -253,6 +253,17 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     };
     const T itu = static_cast<T>(static_cast<double>(inv_tau) * unit);
     const V it = simd::splat(itu);
+    // a = s u / tau - shift in one multiply-add (the product is exact inside it); float without
+    // FMA subtracts the raw maximum first instead, as the rounding of s u / tau alone would cost
+    // |s| 6e-8 (3e-4 relative at |s| = 1e4). The shift is then max * (u / tau) exactly (in double).
+#if defined(__FMA__)
+    constexpr bool sub_first = false;
+#else
+    constexpr bool sub_first = base2;
+#endif
+    auto shift_of = [&](T m) {
+        return sub_first ? static_cast<double>(m) * static_cast<double>(itu) : static_cast<double>(m * itu);
+    };
     T ms = ninf, mr = ninf;         // running maxima of the raw logits
     double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
     double za = 0, zb = 0, sum = 0;
@@ -262,8 +273,8 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
         const index_t i1 = std::min(n, i0 + block_elems);
         ms = std::max(ms, next_s);
         mr = std::max(mr, next_r);
-        const double nsa = ms == ninf ? 0.0 : static_cast<double>(ms * itu);
-        const double nsb = mr == ninf ? 0.0 : static_cast<double>(mr * itu);
+        const double nsa = ms == ninf ? 0.0 : shift_of(ms);
+        const double nsb = mr == ninf ? 0.0 : shift_of(mr);
         if (zb > 0 && (nsa != sa || nsb != sb)) {
             const double f = pw(sb - nsb);
             sum = f * (sum + zb * ((sb - nsb) - (sa - nsa)));
@@ -272,13 +283,14 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
         if (za > 0 && nsa != sa) za *= pw(sa - nsa);
         sa = nsa;
         sb = nsb;
-        const V va = simd::splat(static_cast<T>(sa)), vb = simd::splat(static_cast<T>(sb));
+        const V va = simd::splat(sub_first ? (ms == ninf ? T(0) : ms) : static_cast<T>(sa));
+        const V vb = simd::splat(sub_first ? (mr == ninf ? T(0) : mr) : static_cast<T>(sb));
         V acc_a{}, acc_b{}, acc_s{};
         V nx_s = simd::splat(ninf), nx_r = nx_s; // maxima of the next block [i1, j1)
         const index_t j1 = std::min(n, i1 + block_elems);
         auto step = [&](index_t i, V xs, V xr, index_t c) { // one register of this block
-            const V a = xs * it - va;
-            const V b = xr * it - vb;
+            const V a = sub_first ? (xs - va) * it : xs * it - va;
+            const V b = sub_first ? (xr - vb) * it : xr * it - vb;
             const V ea = ex(a), eb = ex(b);
             acc_a += ea;
             acc_b += eb;
@@ -310,9 +322,9 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
         za += simd::hsum<T>(acc_a);
         zb += simd::hsum<T>(acc_b);
         sum += simd::hsum<T>(acc_s);
-        if constexpr (Grad) { // the shifts of this block: student's in wm[k], reference's in wm[nb + k]
-            wm[k] = ms == ninf ? ninf : static_cast<T>(sa);
-            wm[nb + k] = mr == ninf ? ninf : static_cast<T>(sb);
+        if constexpr (Grad) { // the maxima behind this block's shifts: student's in wm[k], reference's in wm[nb + k]
+            wm[k] = ms;
+            wm[nb + k] = mr;
         }
     }
     if (bad_input(ms, za)) return {0, row_status::first_not_finite};
@@ -322,11 +334,11 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     row_value out;
     out.value = sum / (unit * zb) + std::log(za) - std::log(zb);
     if constexpr (Grad) {
-        // wm: block shifts -> gradient coefficients gscale * u^(shift_k - final shift) / z
+        // wm: block maxima -> gradient coefficients gscale * u^(shift_k - final shift) / z
         for (index_t k = 0; k < nb; ++k) {
-            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(static_cast<double>(wm[k]) - sa) / za);
-            wm[nb + k] = static_cast<T>(
-                wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(static_cast<double>(wm[nb + k]) - sb) / zb);
+            wm[k] = static_cast<T>(wm[k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(shift_of(wm[k]) - sa) / za);
+            wm[nb + k] =
+                static_cast<T>(wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(shift_of(wm[nb + k]) - sb) / zb);
         }
         write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
             return block_coefficient(wm, i, c) * ld(wa, i, c, T(0)) - block_coefficient(wm + nb, i, c) * ld(wb, i, c, T(0));
