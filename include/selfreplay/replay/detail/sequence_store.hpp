@@ -1,0 +1,106 @@
+#pragma once
+//! \file
+//! Internal: `sequence_store`, the storage shared by the stored-exemplar buffers
+//! (`reservoir_buffer`, `ring_buffer`): up to `capacity` sequences of `seq_len` token ids in
+//! slots, the count of sequences offered, uniform draws with replacement, and the saved state.
+//! The buffers differ only in which slot a new sequence takes. Not part of the public API.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay::detail {
+
+class sequence_store {
+public:
+    //! `owner` names the buffer in error messages and in the saved state's tag. Throws
+    //! `invalid_argument` when capacity or seq_len is below 1.
+    sequence_store(const char* owner, index_t capacity, index_t seq_len, std::uint64_t seed)
+        : owner_(owner), capacity_(capacity), seq_len_(seq_len), seed_(seed) {
+        require(capacity >= 1, owner, "capacity", "must be at least 1, got " + std::to_string(capacity));
+        require(seq_len >= 1, owner, "seq_len", "must be at least 1, got " + std::to_string(seq_len));
+        data_.reserve(static_cast<std::size_t>(capacity * seq_len));
+    }
+
+    index_t capacity() const noexcept { return capacity_; }
+    index_t seq_len() const noexcept { return seq_len_; }
+    std::uint64_t seed() const noexcept { return seed_; }
+    //! Slots filled: min(seen(), capacity()).
+    index_t size() const noexcept { return static_cast<index_t>(data_.size()) / seq_len_; }
+    //! Sequences offered so far.
+    std::uint64_t seen() const noexcept { return seen_; }
+    //! Counts one more offered sequence and returns its 0-based index.
+    std::uint64_t count_offer() noexcept { return seen_++; }
+    //! Token ids of slot i (seq_len() of them), 0 <= i < size().
+    const std::int32_t* slot(index_t i) const noexcept { return data_.data() + i * seq_len_; }
+
+    //! Copies row r of `rows` into slot `i` (0 <= i <= size() < capacity appends a slot).
+    template <class T>
+    void put(const strided_view<T, 2>& rows, index_t r, index_t i) {
+        if (i == size()) data_.resize(data_.size() + static_cast<std::size_t>(seq_len_));
+        copy_row_out(rows, r, data_.data() + i * seq_len_);
+    }
+
+    //! Fills every row of `out` with a slot drawn uniformly with replacement from stream
+    //! (seed, draw batch index). Throws `invalid_argument` when the store is empty or `out` has
+    //! another row length.
+    template <class X>
+    void draw(X&& out) {
+        const std::string where = std::string(owner_) + "::draw";
+        const auto o = token_rows(out, seq_len_, where.c_str(), "out");
+        require(size() > 0, where.c_str(), "this", "is an empty buffer: add sequences before drawing");
+        index_rng rng(seed_, stream_id(replay_stream::draw, draws_++));
+        for (index_t r = 0; r < o.extent(0); ++r) {
+            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
+            copy_row_in(slot(i), o, r);
+        }
+    }
+
+    //! Appends the state: the owner's tag, the settings, both counters and the slots.
+    void save(state_writer& w) const {
+        w.tag(owner_);
+        w.put<std::int64_t>(capacity_);
+        w.put<std::int64_t>(seq_len_);
+        w.put<std::uint64_t>(seed_);
+        w.put<std::uint64_t>(seen_);
+        w.put<std::uint64_t>(draws_);
+        w.put_array(data_);
+    }
+
+    //! Restores a state saved by `save` from a store with the same owner and settings; throws
+    //! `invalid_argument` (leaving this store unchanged) when the record does not fit them.
+    void restore(state_reader& r) {
+        r.expect_tag(owner_);
+        const auto capacity = r.get<std::int64_t>("capacity");
+        const auto seq_len = r.get<std::int64_t>("seq_len");
+        const auto seed = r.get<std::uint64_t>("seed");
+        if (capacity != capacity_ || seq_len != seq_len_ || seed != seed_)
+            r.fail("holds a " + std::string(owner_) + " with other settings (capacity " + std::to_string(capacity) + ", seq_len " +
+                   std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        const auto seen = r.get<std::uint64_t>("seen");
+        const auto draws = r.get<std::uint64_t>("draws");
+        auto data = r.get_array<std::int32_t>("contents");
+        const auto rows = seen < static_cast<std::uint64_t>(capacity) ? seen : static_cast<std::uint64_t>(capacity);
+        if (data.size() != rows * static_cast<std::uint64_t>(seq_len))
+            r.fail("holds " + std::string(owner_) + " contents of inconsistent size");
+        seen_ = seen;
+        draws_ = draws;
+        data_ = std::move(data);
+    }
+
+private:
+    const char* owner_;
+    index_t capacity_, seq_len_;
+    std::uint64_t seed_;
+    std::vector<std::int32_t> data_;
+    std::uint64_t seen_ = 0;
+    std::uint64_t draws_ = 0;
+};
+
+} // namespace selfreplay::detail
