@@ -172,6 +172,7 @@ struct top_p {
         double z = 0;
         T m;
         const bool dense = !ctx.has_support;
+        bool weighed = false; // ctx.weights already holds exp(value - m) of the candidates
         if (dense) {
             const T* x = row.data();
             const std::size_t n = row.size();
@@ -190,25 +191,29 @@ struct top_p {
             for (std::size_t k = 0; k < blocks; ++k)
                 if (ctx.sums[k] > 0) z += ctx.sums[k] * std::exp(ctx.sums[blocks + k] - double(m));
             require(z > 0, "top_p", "logits", "has every entry masked (-inf)");
-            double s[3] = {};
             std::size_t kept = 0; // drop the candidates collected below m - 8 early in the pass
-            for (std::size_t i = 0; i < ctx.ids.size(); ++i) {
-                const T d = ctx.values[i] - m;
-                if (!(d >= band[2])) continue;
-                const double e = double(exp_nonpositive<T>(d));
-                for (int b = 0; b < 3; ++b) s[b] += d >= band[b] ? e : 0.0;
-                ctx.ids[kept] = ctx.ids[i], ctx.values[kept] = ctx.values[i], ++kept;
-            }
+            for (std::size_t i = 0; i < ctx.ids.size(); ++i)
+                if (ctx.values[i] - m >= band[2]) ctx.ids[kept] = ctx.ids[i], ctx.values[kept] = ctx.values[i], ++kept;
             ctx.ids.resize(kept);
             ctx.values.resize(kept);
+            ctx.weights.resize(kept); // their weights exp(x - m), vectorised, reused below
+            exp_shifted(ctx.values.data(), kept, m, ctx.weights.data());
+            double s[3] = {};
+            for (std::size_t i = 0; i < kept; ++i) {
+                const T d = ctx.values[i] - m;
+                for (int b = 0; b < 3; ++b) s[b] += d >= band[b] ? double(ctx.weights[i]) : 0.0;
+            }
             int b = 0;
             while (b < 3 && s[b] < double(p) * z) ++b;
             if (b < 3) { // keep exactly the members of band b (same test as above)
                 std::size_t k = 0;
-                for (std::size_t i = 0; i < ctx.ids.size(); ++i)
-                    if (ctx.values[i] - m >= band[b]) ctx.ids[k] = ctx.ids[i], ctx.values[k] = ctx.values[i], ++k;
+                for (std::size_t i = 0; i < kept; ++i)
+                    if (ctx.values[i] - m >= band[b])
+                        ctx.ids[k] = ctx.ids[i], ctx.values[k] = ctx.values[i], ctx.weights[k] = ctx.weights[i], ++k;
                 ctx.ids.resize(k);
                 ctx.values.resize(k);
+                ctx.weights.resize(k);
+                weighed = true;
             } else { // a flat distribution: every finite logit is a candidate
                 ctx.ids.clear();
                 ctx.values.clear();
@@ -222,9 +227,11 @@ struct top_p {
         // keys = -logit (ascending = most probable first), weights = unnormalised probabilities
         const std::size_t c = ctx.values.size();
         ctx.keys.resize(c);
-        ctx.weights.resize(c);
         for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = -double(ctx.values[i]);
-        exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
+        if (!weighed) {
+            ctx.weights.resize(c);
+            exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
+        }
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
         if (dense)
             keep_candidates_at_least(row, ctx, static_cast<T>(-kappa));
