@@ -75,7 +75,7 @@ struct text_options {
     int eval_size = 128;           //!< held-out sequences per language
     double valid_fraction = 0.1;   //!< share of entries held out
     long min_char_count = 20;      //!< rarer characters map to UNK
-    int threads = 2;               //!< runs trained at once (each single-threaded)
+    int threads = 2;               //!< threads of pretraining's two shards, then finetuning runs trained at once
     model_config model{.vocab = 0, .max_len = 48, .width = 48, .layers = 2, .heads = 4, .ff = 192};
     std::string out = "results";
     bool quiet = false;
@@ -413,7 +413,8 @@ flags (defaults in brackets):
   --valid-fraction X  share of entries held out [0.1]
   --min-char-count N  characters rarer than this map to UNK [20]
   --width N, --layers N, --heads N, --ff N   transformer shape [48, 2, 4, 192]
-  --threads N         runs trained at once (each single-threaded) [2]
+  --threads N         threads: pretraining splits each batch into two shards (data parallel),
+                      finetuning trains that many runs at once; results do not depend on it [2]
   --out DIR           output directory [results]
   --tiny              smoke-test sizes (seconds; first flag, later flags override it)
   --quiet             no progress lines
