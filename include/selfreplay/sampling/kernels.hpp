@@ -1,8 +1,9 @@
 #pragma once
 //! \file
 //! Row kernels shared by the processors and the draws (namespace `selfreplay::sampling_detail`,
-//! not public API). The float paths use 16-byte GCC vector extensions (SSE2 on x86-64, NEON on
-//! ARM), four registers per step, without -ffast-math; double rows take the scalar paths.
+//! not public API). The float paths use GCC vector extensions of W floats (32 bytes with AVX2,
+//! 16 bytes otherwise: SSE2 on x86-64, NEON on ARM), without -ffast-math; float exponentials come
+//! from selfreplay/detail/fast_exp.hpp; double rows take the scalar paths.
 
 #include <algorithm>
 #include <bit>
