@@ -20,7 +20,9 @@ TEST_CASE("metrics accept Eigen matrices of any storage order") {
     const Eigen::MatrixXf theta = pi + 0.01f * Eigen::MatrixXf::NullaryExpr(5, 7, [&] { return n(rng); });
     weight_distance_ratio r;
     r.add(theta, pi, init);
-    const double want = std::sqrt((theta - pi).cast<double>().squaredNorm()) / std::sqrt((pi - init).cast<double>().squaredNorm());
+    // the reference in double throughout (a float difference would round: off by ~1e-9 under FMA contraction)
+    const Eigen::MatrixXd t = theta.cast<double>(), p = pi.cast<double>(), i0 = init.cast<double>();
+    const double want = std::sqrt((t - p).squaredNorm()) / std::sqrt((p - i0).squaredNorm());
     CHECK(r.value() == Approx(want).epsilon(1e-12));
     // Same numbers through row-major copies: identical result (exact sums do not depend on order).
     using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
