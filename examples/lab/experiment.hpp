@@ -39,11 +39,11 @@ namespace lab {
 struct toy_options {
     std::uint64_t seed = 1;
     //! Training steps of each task (add, reversal, sort, modadd): the arithmetic tasks need more.
-    std::vector<int> steps{800, 400, 1000, 800};
+    std::vector<int> steps{800, 400, 800, 800};
     int batch = 128;          //!< training batch (sequences)
     int replay_batch = 64;    //!< self-generated replay batch (sequences), split equally over previous tasks
     int buffer_batches = 8;   //!< self-generated replay batches generated at a time
-    float lr = 2e-3f;
+    float lr = 3e-3f;
     int warmup = 50;
     bool cosine = true;       //!< warm-up then cosine decay to 0 over each task (else constant)
     float weight_decay = 0.02f;

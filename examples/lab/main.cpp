@@ -30,12 +30,12 @@ the same tasks (default --tasks 3: add, reversal, sort) and writes <out>/grid.cs
 flags (defaults in brackets):
   --seed N            random seed for initialisation, data and sampling [1]
   --steps N|LIST      training steps per task: one number for every task, or a comma-separated
-                      list, one per task in order [800,400,1000,800]
+                      list, one per task in order [800,400,800,800]
   --batch N           training batch, sequences [128]
   --replay-batch N    self-generated replay batch, sequences, split equally over the previous
                       tasks [64]
   --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
-  --lr X              peak AdamW learning rate [0.002]
+  --lr X              peak AdamW learning rate [0.003]
   --warmup N          linear warm-up steps at the start of each task [50]
   --schedule S        learning rate within each task after the warm-up: cosine (decay to 0 at
                       the task's last step) or constant [cosine]
