@@ -26,6 +26,7 @@ struct parallelism {
     int shards = 1;   //!< groups of sequences per batch (>= 1; fewer when the batch is smaller)
     int threads = 1;  //!< worker threads (>= 1)
 
+    //! Throws std::invalid_argument naming the field when shards or threads is below 1.
     void check() const {
         if (shards < 1) throw std::invalid_argument("lab::parallelism: shards must be >= 1, got " + std::to_string(shards));
         if (threads < 1) throw std::invalid_argument("lab::parallelism: threads must be >= 1, got " + std::to_string(threads));
@@ -61,10 +62,11 @@ void parallel_for(int n, int threads, const Job& job) {
 //! Sharded full and incremental passes of one `transformer` (held by reference).
 class data_parallel {
 public:
+    //! Throws std::invalid_argument when `p` is out of range (see parallelism::check).
     data_parallel(const transformer& model, parallelism p) : model_(&model), par_((p.check(), p)) {}
 
-    const transformer& model() const { return *model_; }
-    const parallelism& config() const { return par_; }
+    const transformer& model() const { return *model_; }  //!< the model whose passes are sharded
+    const parallelism& config() const { return par_; }    //!< shards and threads
 
     //! Forward pass over `batch` sequences of `len` tokens (row-major [batch, len]): logits
     //! [batch * len, vocab]; keeps the shards' activations for `backward`.

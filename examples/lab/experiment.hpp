@@ -286,6 +286,8 @@ private:
         std::vector<float> grad(st.model.num_params());
         matrix logits, dlogits, ref_logits;
         data_parallel student(st.model, par());
+        std::optional<data_parallel> reference;  // pi's passes on stored replay rows (KL replay from a buffer)
+        if (pi) reference.emplace(*pi, par());
         double loss_acc = 0;
         int loss_n = 0;
         st.opt.weight_decay = o_.weight_decay;
@@ -317,7 +319,7 @@ private:
                     const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
                     in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
                 } else {  // stored replay rows: run pi on them
-                    data_parallel(*pi, par()).forward(tokens.data() + nx, R, T, ref_logits);
+                    reference->forward(tokens.data() + nx, R, T, ref_logits);
                     in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
                 }
             }

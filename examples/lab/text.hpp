@@ -15,7 +15,6 @@
 //! fast and forgets little (the compute multiplier).
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -29,7 +28,6 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -312,24 +310,7 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
 inline std::vector<run_result> run_all(const shared_state& sh, const std::vector<run_spec>& specs, double target, int threads,
                                        const progress_fn& progress) {
     std::vector<run_result> out(specs.size());
-    std::atomic<std::size_t> next{0};
-    std::mutex err_mutex;
-    std::exception_ptr err;
-    auto worker = [&] {
-        for (std::size_t i; (i = next++) < specs.size();) {
-            try {
-                out[i] = finetune(sh, specs[i], target, progress);
-            } catch (...) {
-                std::lock_guard lock(err_mutex);
-                if (!err) err = std::current_exception();
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < std::min<int>(threads, int(specs.size())); ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    if (err) std::rethrow_exception(err);
+    parallel_for(int(specs.size()), threads, [&](int i) { out[std::size_t(i)] = finetune(sh, specs[std::size_t(i)], target, progress); });
     return out;
 }
 

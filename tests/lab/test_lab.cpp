@@ -24,6 +24,14 @@ lab::transformer tiny_model(std::uint64_t seed) {
     return m;
 }
 
+// a rows x cols matrix of independent N(0, 1) entries, drawn in storage order from `gen`
+lab::matrix normal_matrix(int rows, int cols, std::mt19937& gen) {
+    std::normal_distribution<float> n(0.f, 1.f);
+    lab::matrix w(rows, cols);
+    for (int i = 0; i < w.size(); ++i) w.data()[i] = n(gen);
+    return w;
+}
+
 // loss = sum of logits * weights: its logit gradient is `weights`
 double probe(const lab::transformer& m, const std::vector<std::int32_t>& tok, int B, int T, const lab::matrix& w) {
     lab::matrix logits;
@@ -38,9 +46,7 @@ TEST_CASE("transformer backward matches central finite differences", "[lab]") {
     const int B = 2, T = 5;
     std::vector<std::int32_t> tok{1, 4, 2, 6, 0, 3, 3, 5, 1, 2};
     std::mt19937 gen(11);
-    std::normal_distribution<float> n(0.f, 1.f);
-    lab::matrix w(B * T, 7);
-    for (int i = 0; i < w.size(); ++i) w.data()[i] = n(gen);
+    const lab::matrix w = normal_matrix(B * T, 7, gen);
     lab::forward_cache cache;
     lab::matrix logits;
     m.forward(tok.data(), B, T, logits, &cache);
@@ -132,9 +138,7 @@ TEST_CASE("data_parallel: sharded passes equal the whole batch, bit-identical fo
     std::uniform_int_distribution<int> id(0, V - 1);
     std::vector<std::int32_t> tok(B * T);
     for (auto& t : tok) t = id(gen);
-    std::normal_distribution<float> n(0.f, 1.f);
-    lab::matrix w(B * T, V);
-    for (int i = 0; i < w.size(); ++i) w.data()[i] = n(gen);
+    const lab::matrix w = normal_matrix(B * T, V, gen);
     // the whole batch in one pass: the reference
     lab::forward_cache cache;
     lab::matrix logits;
