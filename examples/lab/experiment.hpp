@@ -38,8 +38,12 @@ namespace lab {
 //! Settings of the toy experiment (every field is a command-line flag of `selfreplay-lab`).
 struct toy_options {
     std::uint64_t seed = 1;
-    //! Training steps of each task (add, reversal, sort, modadd): the arithmetic tasks need more.
-    std::vector<int> steps{800, 400, 800, 800};
+    //! Most training steps of each task (add, reversal, sort, modadd); a task stops earlier once
+    //! it reaches `target_accuracy`. `add`, trained once for every strategy, gets the most room.
+    std::vector<int> steps{1500, 400, 800, 800};
+    //! A task's training stops at the first evaluation (every `eval_every` steps) where its
+    //! accuracy on the validation set reaches this; 0 trains every task for all its steps.
+    double target_accuracy = 0.99;
     int batch = 128;          //!< training batch (sequences)
     int replay_batch = 64;    //!< self-generated replay batch (sequences), split equally over previous tasks
     int buffer_batches = 8;   //!< self-generated replay batches generated at a time
@@ -47,13 +51,14 @@ struct toy_options {
     int warmup = 50;
     bool cosine = true;       //!< warm-up then cosine decay to 0 over each task (else constant)
     float weight_decay = 0.02f;
+    float beta2 = 0.99f;      //!< AdamW second-moment decay (the paper's toy experiment: AdamW(0.9, 0.99))
     float c = 10.f;           //!< replay coefficient of the self-generated strategies
     float c_stored = 1.f;     //!< replay coefficient of the stored-exemplar strategy
     double fraction = 0.25;   //!< share of training rows replaced by the `replace` mixer (grid mode)
     int memory = 256;         //!< stored-exemplar reservoir capacity (sequences)
     int stored_batch = 32;    //!< replay batch of the stored-exemplar strategy (classic experience replay)
     int eval_every = 100;
-    int eval_size = 256;      //!< held-out examples per task
+    int eval_size = 256;      //!< held-out examples per task, in the test set and in the validation set
     int tasks = toy::num_tasks;
     int shards = 2;           //!< data-parallel shards of every batch (the results depend on it)
     int threads = 2;          //!< threads running the shards (the results do not depend on it)
@@ -125,10 +130,14 @@ public:
 
     toy_experiment(toy_options o, progress_fn progress) : o_(std::move(o)), progress_(std::move(progress)) {
         o_.model.check();
-        for (int t = 0; t < o_.tasks; ++t) {
+        const auto held_out = [&](int task, std::uint64_t stream) {
             std::vector<std::int32_t> set(std::size_t(o_.eval_size) * toy::toy_len);
-            for (int i = 0; i < o_.eval_size; ++i) draw(t, 900 + t, std::uint64_t(i), set.data() + std::size_t(i) * toy::toy_len);
-            eval_sets_.push_back(std::move(set));
+            for (int i = 0; i < o_.eval_size; ++i) draw(task, stream, std::uint64_t(i), set.data() + std::size_t(i) * toy::toy_len);
+            return set;
+        };
+        for (int t = 0; t < o_.tasks; ++t) {
+            eval_sets_.push_back(held_out(t, 900 + std::uint64_t(t)));
+            valid_sets_.push_back(held_out(t, 800 + std::uint64_t(t)));
         }
     }
 
@@ -291,6 +300,7 @@ private:
         double loss_acc = 0;
         int loss_n = 0;
         st.opt.weight_decay = o_.weight_decay;
+        st.opt.beta2 = o_.beta2;
         if (st.opt.m.empty()) st.opt.reset(st.model.num_params());
         for (int s = 0; s < steps; ++s) {
             for (int i = 0; i < B; ++i) draw(task, std::uint64_t(task), std::uint64_t(s) * B + std::uint64_t(i), tokens.data() + std::size_t(i) * T);
@@ -323,13 +333,16 @@ private:
                     in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
                 }
             }
-            const auto obj = selfreplay::evaluate_objective(mixer, s, in, out);
+            const auto obj = selfreplay::evaluate_objective(mixer, s, in, out, {.threads = o_.threads});
             std::fill(grad.begin(), grad.end(), 0.f);
             student.backward(dlogits, grad);
             st.opt.update(st.model, grad, float(lr_at(s)));
             loss_acc += obj.total;
             ++loss_n;
-            if ((s + 1) % o_.eval_every == 0 || s + 1 == steps) {
+            const bool last = s + 1 == steps;
+            if ((s + 1) % o_.eval_every == 0 || last) {
+                const bool reached = o_.target_accuracy > 0 && !last &&
+                                     evaluate(st.model, task, valid_sets_[std::size_t(task)], par()) >= o_.target_accuracy;
                 curve_point p{task, step0 + s + 1, eval_all(st.model), loss_acc / loss_n};
                 loss_acc = 0;
                 loss_n = 0;
@@ -341,6 +354,7 @@ private:
                     progress_(line.str());
                 }
                 r.curve.push_back(std::move(p));
+                if (reached) break;
             }
         }
         r.matrix.add_row(r.curve.back().acc);
@@ -354,7 +368,8 @@ private:
 
     toy_options o_;
     progress_fn progress_;
-    std::vector<std::vector<std::int32_t>> eval_sets_;
+    std::vector<std::vector<std::int32_t>> eval_sets_;   //!< test sets: the accuracy matrix and curves
+    std::vector<std::vector<std::int32_t>> valid_sets_;  //!< validation sets: when to stop a task
 };
 
 }  // namespace lab

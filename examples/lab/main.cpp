@@ -29,8 +29,11 @@ the same tasks (default --tasks 3: add, reversal, sort) and writes <out>/grid.cs
 
 flags (defaults in brackets):
   --seed N            random seed for initialisation, data and sampling [1]
-  --steps N|LIST      training steps per task: one number for every task, or a comma-separated
-                      list, one per task in order [800,400,800,800]
+  --steps N|LIST      most training steps per task: one number for every task, or a comma-
+                      separated list, one per task in order [1500,400,800,800]
+  --target-accuracy X a task stops at the first evaluation where its accuracy on a validation
+                      set (separate from the test set) reaches X; 0 trains every task for all
+                      its steps [0.99]
   --batch N           training batch, sequences [128]
   --replay-batch N    self-generated replay batch, sequences, split equally over the previous
                       tasks [64]
@@ -40,13 +43,14 @@ flags (defaults in brackets):
   --schedule S        learning rate within each task after the warm-up: cosine (decay to 0 at
                       the task's last step) or constant [cosine]
   --weight-decay X    AdamW decoupled weight decay [0.02]
+  --beta2 X           AdamW second-moment decay, in [0, 1) [0.99, the paper's toy setting]
   --c X               replay coefficient c of the self-generated strategies [10]
   --c-stored X        replay coefficient of the stored-exemplar strategy [1]
   --fraction X        share of training rows overwritten by the replace mixer (grid) [0.25]
   --memory N          stored-exemplar reservoir capacity, sequences [256]
   --stored-batch N    replay batch of the stored-exemplar strategy, sequences [32]
-  --eval-every N      evaluate every N steps (curves and progress) [100]
-  --eval-size N       held-out examples per task [256]
+  --eval-every N      evaluate every N steps (curves, progress, early stop) [100]
+  --eval-size N       held-out examples per task, in each of the test and validation sets [256]
   --tasks N           number of tasks, 1..4, in the order add reversal sort modadd [4]
   --strategies LIST   comma-separated subset of none,self-ntp,self-kl,stored [all four]
   --shards N          data-parallel shards of every batch: each shard's forward and backward
@@ -126,10 +130,12 @@ int main(int argc, char** argv) {
         else if (f == "--lr") o.lr = float(parse_real(f, v, 0, 10));
         else if (f == "--warmup") o.warmup = int(parse_int(f, v, 0, 1000000));
         else if (f == "--weight-decay") o.weight_decay = float(parse_real(f, v, 0, 10));
+        else if (f == "--beta2") o.beta2 = float(parse_real(f, v, 0, 0.999999));
         else if (f == "--c") o.c = float(parse_real(f, v, 0, 1e6));
         else if (f == "--c-stored") o.c_stored = float(parse_real(f, v, 0, 1e6));
         else if (f == "--memory") o.memory = int(parse_int(f, v, 1, 10000000));
         else if (f == "--stored-batch") o.stored_batch = int(parse_int(f, v, 1, 65536));
+        else if (f == "--target-accuracy") o.target_accuracy = parse_real(f, v, 0, 1);
         else if (f == "--eval-every") o.eval_every = int(parse_int(f, v, 1, 1000000));
         else if (f == "--eval-size") o.eval_size = int(parse_int(f, v, 1, 1000000));
         else if (f == "--tasks") {

@@ -363,56 +363,103 @@ private:
     //! head's [len, dh] slices of qkv, P = softmax_rows(mask(Q K^T / sqrt(dh))) (stored in
     //! `probs` [batch, heads, len, len], zero above the diagonal) and out = P V.
     void attention(const matrix& qkv, int batch, int len, matrix& out, std::vector<float>& probs) const {
+        switch (cfg_.width / cfg_.heads) {  // head widths with a fixed-size (unrolled, vectorised) kernel
+        case 8: return attention_heads<8>(qkv, batch, len, out, probs);
+        case 12: return attention_heads<12>(qkv, batch, len, out, probs);
+        case 16: return attention_heads<16>(qkv, batch, len, out, probs);
+        case 32: return attention_heads<32>(qkv, batch, len, out, probs);
+        default: return attention_heads<Eigen::Dynamic>(qkv, batch, len, out, probs);
+        }
+    }
+
+    //! Backward of `attention`: dP = dO V^T, dS = P .* (dP - rowsum(P .* dP)) / sqrt(dh),
+    //! dQ = dS K, dK = dS^T Q, dV = P^T dO, written into the head's slices of dqkv.
+    void attention_backward(const matrix& qkv, const std::vector<float>& probs, const matrix& dout, int batch, int len,
+                            matrix& dqkv) const {
+        switch (cfg_.width / cfg_.heads) {
+        case 8: return attention_backward_heads<8>(qkv, probs, dout, batch, len, dqkv);
+        case 12: return attention_backward_heads<12>(qkv, probs, dout, batch, len, dqkv);
+        case 16: return attention_backward_heads<16>(qkv, probs, dout, batch, len, dqkv);
+        case 32: return attention_backward_heads<32>(qkv, probs, dout, batch, len, dqkv);
+        default: return attention_backward_heads<Eigen::Dynamic>(qkv, probs, dout, batch, len, dqkv);
+        }
+    }
+
+    //! One head's slice of one row (`DH` = head width, or Eigen::Dynamic): a fixed-size map lets
+    //! Eigen unroll and vectorise the short dot products and row updates of attention.
+    template <int DH>
+    using head_row = Eigen::Map<Eigen::Matrix<float, 1, DH>>;
+    template <int DH>
+    using const_head_row = Eigen::Map<const Eigen::Matrix<float, 1, DH>>;
+
+    //! `attention` for head width DH; only the causal (lower) triangle of Q K^T is computed.
+    template <int DH>
+    void attention_heads(const matrix& qkv, int batch, int len, matrix& out, std::vector<float>& probs) const {
         const int d = cfg_.width, H = cfg_.heads, dh = d / H;
         const float scale = 1.f / std::sqrt(static_cast<float>(dh));
+        const std::ptrdiff_t ld = qkv.cols(), lo = out.cols();
         probs.resize(std::size_t(batch) * H * len * len);
+        // the softmax runs in an aligned buffer: Eigen treats an unaligned head of a vector
+        // differently (scalar exp, another summation order), which would make the result depend
+        // on where the heap put `probs`
+        Eigen::ArrayXf scores(len);
         for (int b = 0; b < batch; ++b)
             for (int h = 0; h < H; ++h) {
-                matrix_map P(probs.data() + (std::size_t(b) * H + h) * len * len, len, len);
-                const auto Q = qkv.block(b * len, h * dh, len, dh);
-                const auto K = qkv.block(b * len, d + h * dh, len, dh);
-                P.noalias() = Q.lazyProduct(K.transpose());
+                float* P = probs.data() + (std::size_t(b) * H + h) * len * len;
+                const float* q0 = qkv.data() + std::ptrdiff_t(b) * len * ld + h * dh;  // Q row 0; K at +d, V at +2d
                 for (int i = 0; i < len; ++i) {
-                    auto row = P.row(i);
-                    const float mx = row.head(i + 1).maxCoeff();
-                    row.head(i + 1) = ((row.head(i + 1).array() - mx) * scale).exp().matrix();
-                    row.head(i + 1) /= row.head(i + 1).sum();
-                    row.tail(len - i - 1).setZero();
+                    float* p = P + std::ptrdiff_t(i) * len;
+                    const const_head_row<DH> q(q0 + i * ld, dh);
+                    auto s = scores.head(i + 1);
+                    for (int j = 0; j <= i; ++j) s[j] = q.dot(const_head_row<DH>(q0 + j * ld + d, dh));
+                    s = ((s - s.maxCoeff()) * scale).exp();
+                    s /= s.sum();
+                    std::copy_n(s.data(), i + 1, p);
+                    std::fill(p + i + 1, p + len, 0.f);
+                    head_row<DH> o(out.data() + (std::ptrdiff_t(b) * len + i) * lo + h * dh, dh);
+                    o = p[0] * const_head_row<DH>(q0 + 2 * d, dh);
+                    for (int j = 1; j <= i; ++j) o += p[j] * const_head_row<DH>(q0 + j * ld + 2 * d, dh);
                 }
-                out.block(b * len, h * dh, len, dh).noalias() = P.lazyProduct(qkv.block(b * len, 2 * d + h * dh, len, dh));
             }
     }
 
-    //! Backward of `attention`: dV = P^T dO, dP = dO V^T, dS = P .* (dP - rowsum(P .* dP)) / sqrt(dh),
-    //! dQ = dS K, dK = dS^T Q, written into the head's slices of dqkv.
-    void attention_backward(const matrix& qkv, const std::vector<float>& probs, const matrix& dout, int batch, int len,
-                            matrix& dqkv) const {
+    //! `attention_backward` for head width DH, over the causal triangle only.
+    template <int DH>
+    void attention_backward_heads(const matrix& qkv, const std::vector<float>& probs, const matrix& dout, int batch, int len,
+                                  matrix& dqkv) const {
         const int d = cfg_.width, H = cfg_.heads, dh = d / H;
         const float scale = 1.f / std::sqrt(static_cast<float>(dh));
-        matrix dP(len, len);
+        const std::ptrdiff_t ld = qkv.cols(), lo = dout.cols(), lg = dqkv.cols();
+        std::vector<float> dS(std::size_t(len) * len);
         for (int b = 0; b < batch; ++b)
             for (int h = 0; h < H; ++h) {
-                const_matrix_map P(probs.data() + (std::size_t(b) * H + h) * len * len, len, len);
-                const auto Q = qkv.block(b * len, h * dh, len, dh);
-                const auto K = qkv.block(b * len, d + h * dh, len, dh);
-                const auto V = qkv.block(b * len, 2 * d + h * dh, len, dh);
-                const auto dO = dout.block(b * len, h * dh, len, dh);
-                auto dK = dqkv.block(b * len, d + h * dh, len, dh);
-                auto dV = dqkv.block(b * len, 2 * d + h * dh, len, dh);
-                dP.noalias() = dO.lazyProduct(V.transpose());
+                const float* P = probs.data() + (std::size_t(b) * H + h) * len * len;
+                const float* q0 = qkv.data() + std::ptrdiff_t(b) * len * ld + h * dh;       // Q; K at +d, V at +2d
+                const float* o0 = dout.data() + std::ptrdiff_t(b) * len * lo + h * dh;      // dO
+                float* g0 = dqkv.data() + std::ptrdiff_t(b) * len * lg + h * dh;            // dQ; dK at +d, dV at +2d
                 for (int i = 0; i < len; ++i) {
-                    const float dot = P.row(i).dot(dP.row(i));
-                    dP.row(i) = (P.row(i).array() * (dP.row(i).array() - dot) * scale).matrix();  // dS
-                }
-                dqkv.block(b * len, h * dh, len, dh).noalias() = dP.lazyProduct(K);
-                // dV = P^T dO and dK = dS^T Q as sums of scaled rows (P and dS are zero above the diagonal)
-                dK.setZero();
-                dV.setZero();
-                for (int i = 0; i < len; ++i)
+                    const float* p = P + std::ptrdiff_t(i) * len;
+                    float* ds = dS.data() + std::ptrdiff_t(i) * len;
+                    const const_head_row<DH> dO(o0 + i * lo, dh);
+                    float dot = 0.f;
                     for (int j = 0; j <= i; ++j) {
-                        dV.row(j) += P(i, j) * dO.row(i);
-                        dK.row(j) += dP(i, j) * Q.row(i);
+                        ds[j] = dO.dot(const_head_row<DH>(q0 + j * ld + 2 * d, dh));  // dP
+                        dot += p[j] * ds[j];
                     }
+                    for (int j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+                    head_row<DH> dq(g0 + i * lg, dh);
+                    dq = ds[0] * const_head_row<DH>(q0 + d, dh);
+                    for (int j = 1; j <= i; ++j) dq += ds[j] * const_head_row<DH>(q0 + j * ld + d, dh);
+                }
+                for (int j = 0; j < len; ++j) {  // column j of dS and P: dK_j = sum_i dS_ij Q_i, dV_j = sum_i P_ij dO_i
+                    head_row<DH> dk(g0 + j * lg + d, dh), dv(g0 + j * lg + 2 * d, dh);
+                    dk = dS[std::size_t(j) * len + j] * const_head_row<DH>(q0 + j * ld, dh);
+                    dv = P[std::size_t(j) * len + j] * const_head_row<DH>(o0 + j * lo, dh);
+                    for (int i = j + 1; i < len; ++i) {
+                        dk += dS[std::size_t(i) * len + j] * const_head_row<DH>(q0 + i * ld, dh);
+                        dv += P[std::size_t(i) * len + j] * const_head_row<DH>(o0 + i * lo, dh);
+                    }
+                }
             }
     }
 

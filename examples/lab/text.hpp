@@ -339,7 +339,7 @@ inline void pretrain(transformer& model, const text_options& o, const corpus& en
         passes.forward(x.data(), B, T, logits);
         dlogits.resize(logits.rows(), V);
         const selfreplay::objective_inputs<float> in{.train_tokens = tokens, .student_train_logits = selfreplay::view(std::as_const(logits))};
-        acc += selfreplay::evaluate_objective(selfreplay::no_replay{}, 0, in, {.train = selfreplay::view(dlogits)}).total;
+        acc += selfreplay::evaluate_objective(selfreplay::no_replay{}, 0, in, {.train = selfreplay::view(dlogits)}, {.threads = o.threads}).total;
         std::fill(grad.begin(), grad.end(), 0.f);
         passes.backward(dlogits, grad);
         opt.update(model, grad, float(schedule(s)));

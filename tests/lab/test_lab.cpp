@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <selfreplay/sampling.hpp>
@@ -16,8 +18,9 @@
 
 namespace {
 
-lab::transformer tiny_model(std::uint64_t seed) {
-    lab::transformer m({.vocab = 7, .max_len = 5, .width = 8, .layers = 2, .heads = 2, .ff = 12});
+// heads 2 (head width 4) takes attention's generic kernel, heads 1 (head width 8) a fixed-size one
+lab::transformer tiny_model(std::uint64_t seed, int heads = 2) {
+    lab::transformer m({.vocab = 7, .max_len = 5, .width = 8, .layers = 2, .heads = heads, .ff = 12});
     std::mt19937 gen(static_cast<unsigned>(seed));
     std::uniform_real_distribution<float> u(-0.5f, 0.5f);
     for (auto& p : m.params()) p = u(gen);
@@ -42,7 +45,9 @@ double probe(const lab::transformer& m, const std::vector<std::int32_t>& tok, in
 }  // namespace
 
 TEST_CASE("transformer backward matches central finite differences", "[lab]") {
-    auto m = tiny_model(3);
+    const int heads = GENERATE(2, 1);
+    INFO("heads " << heads);
+    auto m = tiny_model(3, heads);
     const int B = 2, T = 5;
     std::vector<std::int32_t> tok{1, 4, 2, 6, 0, 3, 3, 5, 1, 2};
     std::mt19937 gen(11);
@@ -94,7 +99,9 @@ TEST_CASE("a wrong gradient is caught by the finite-difference check", "[lab]") 
 }
 
 TEST_CASE("incremental decoding with the KV cache equals the full forward pass", "[lab]") {
-    const auto m = tiny_model(7);
+    const int heads = GENERATE(2, 1);
+    INFO("heads " << heads);
+    const auto m = tiny_model(7, heads);
     const int B = 3, T = 5;
     std::vector<std::int32_t> tok{0, 1, 2, 3, 4, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1};
     lab::matrix full;
@@ -181,6 +188,53 @@ TEST_CASE("data_parallel: sharded passes equal the whole batch, bit-identical fo
     CHECK_THROWS_AS(bad.backward(lab::matrix::Zero(B * T - 1, V), grad), std::invalid_argument);
     CHECK_THROWS_AS(lab::data_parallel(m, {.shards = 0, .threads = 1}), std::invalid_argument);
     CHECK_THROWS_AS(lab::data_parallel(m, {.shards = 1, .threads = 0}), std::invalid_argument);
+}
+
+TEST_CASE("forward pass: bit-identical logits wherever the heap puts the activation cache", "[lab]") {
+    // Eigen handles the unaligned head of a vector with scalar code (another exp, another
+    // summation order); attention's softmax must not depend on the address of its buffers.
+    // Sequences of 16 tokens, so that softmax rows are long enough for 8-float packets.
+    lab::transformer m({.vocab = 7, .max_len = 16, .width = 8, .layers = 1, .heads = 1, .ff = 12});
+    std::mt19937 gen(4);
+    std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+    for (auto& p : m.params()) p = u(gen);
+    const int B = 2, T = 16;
+    std::vector<std::int32_t> tok(B * T);
+    for (int i = 0; i < B * T; ++i) tok[i] = (i * 5 + 3) % 7;
+    lab::matrix first;
+    m.forward(tok.data(), B, T, first);
+    for (int shift = 1; shift <= 8; ++shift) {
+        std::vector<char> spacer(std::size_t(shift) * 16 + 8);  // moves the next allocations by 16-byte steps
+        lab::forward_cache cache;
+        lab::matrix logits;
+        m.forward(tok.data(), B, T, logits, &cache);
+        CHECK(logits == first);
+    }
+}
+
+TEST_CASE("worker_pool runs every index once, on any thread count, and rethrows the first error", "[lab]") {
+    for (int threads : {1, 2, 3}) {
+        lab::worker_pool pool(threads);
+        CHECK(pool.threads() == threads);
+        for (int round = 0; round < 200; ++round) {  // many short sections, as in training
+            const int n = 1 + round % 5;
+            std::vector<int> hits(std::size_t(n), 0);
+            pool.run(n, [&](int i) { ++hits[std::size_t(i)]; });
+            CHECK(hits == std::vector<int>(std::size_t(n), 1));
+        }
+        std::vector<int> done(4, 0);
+        try {
+            pool.run(4, [&](int i) {
+                done[std::size_t(i)] = 1;
+                if (i >= 1) throw std::runtime_error("job " + std::to_string(i));
+            });
+            FAIL("no exception");
+        } catch (const std::runtime_error& e) {
+            CHECK(std::string(e.what()) == "job 1");  // the lowest failing index wins
+        }
+        CHECK(done == std::vector<int>(4, 1));  // the other indices still ran
+    }
+    CHECK_THROWS_AS(lab::worker_pool(0), std::invalid_argument);
 }
 
 TEST_CASE("toy tasks encode as documented", "[lab]") {
