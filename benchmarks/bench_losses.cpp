@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "selfreplay/losses.hpp"
-#include "selfreplay/losses/detail/simd.hpp"
+#include "common.hpp"
 
 #if __has_include(<Eigen/Core>)
 #include <Eigen/Core>
@@ -58,24 +58,6 @@ problem& get(index_t rows, index_t vocab) {
     return *p;
 }
 
-float read_floor(const std::vector<const std::vector<float>*>& arrays) {
-    namespace simd = selfreplay::detail::simd;
-    using V = simd::vec<float>;
-    constexpr index_t L = simd::lanes<float>;
-    V a0{}, a1{}, a2{}, a3{};
-    for (const auto* arr : arrays) {
-        const float* p = arr->data();
-        const auto n = static_cast<index_t>(arr->size());
-        for (index_t i = 0; i + 4 * L <= n; i += 4 * L) {
-            a0 += simd::load(p + i);
-            a1 += simd::load(p + i + L);
-            a2 += simd::load(p + i + 2 * L);
-            a3 += simd::load(p + i + 3 * L);
-        }
-    }
-    return static_cast<float>(simd::hsum<float>(a0 + a1 + a2 + a3));
-}
-
 void set_bytes(benchmark::State& st, const problem& p, int bytes_per_element) {
     st.SetBytesProcessed(st.iterations() * p.rows * p.vocab * bytes_per_element);
     st.counters["elements"] = static_cast<double>(p.rows * p.vocab);
@@ -109,13 +91,13 @@ void ce_ours(benchmark::State& st, index_t rows, index_t vocab) {
 
 void floor_kl(benchmark::State& st, index_t rows, index_t vocab) {
     auto& p = get(rows, vocab);
-    for (auto _ : st) benchmark::DoNotOptimize(read_floor({&p.student, &p.reference, &p.grad}));
+    for (auto _ : st) benchmark::DoNotOptimize(selfreplay_bench::read_arrays({&p.student, &p.reference, &p.grad}));
     set_bytes(st, p, 12);
 }
 
 void floor_ce(benchmark::State& st, index_t rows, index_t vocab) {
     auto& p = get(rows, vocab);
-    for (auto _ : st) benchmark::DoNotOptimize(read_floor({&p.student, &p.grad}));
+    for (auto _ : st) benchmark::DoNotOptimize(selfreplay_bench::read_arrays({&p.student, &p.grad}));
     set_bytes(st, p, 8);
 }
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "selfreplay/compose.hpp"
-#include "selfreplay/losses/detail/simd.hpp"
 #include "selfreplay/replay.hpp"
 
 namespace {
@@ -163,24 +163,7 @@ void interleaved(benchmark::State& st, problem& p) {
 }
 
 void floor_read(benchmark::State& st, problem& p) {
-    namespace simd = sr::detail::simd;
-    using vec = simd::vec<float>;
-    constexpr index_t lanes = simd::lanes<float>;
-    const std::vector<float>* arrays[] = {&p.theta_x, &p.dx, &p.theta_r, &p.pi_r, &p.dr};
-    for (auto _ : st) {
-        vec a0{}, a1{}, a2{}, a3{};
-        for (const auto* arr : arrays) {
-            const float* d = arr->data();
-            const auto size = static_cast<index_t>(arr->size());
-            for (index_t i = 0; i + 4 * lanes <= size; i += 4 * lanes) {
-                a0 += simd::load(d + i);
-                a1 += simd::load(d + i + lanes);
-                a2 += simd::load(d + i + 2 * lanes);
-                a3 += simd::load(d + i + 3 * lanes);
-            }
-        }
-        benchmark::DoNotOptimize(simd::hsum<float>(a0 + a1 + a2 + a3));
-    }
+    for (auto _ : st) benchmark::DoNotOptimize(selfreplay_bench::read_arrays({&p.theta_x, &p.dx, &p.theta_r, &p.pi_r, &p.dr}));
     st.SetBytesProcessed(st.iterations() * p.bytes_per_step());
 }
 

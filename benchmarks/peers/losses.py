@@ -8,28 +8,11 @@ Environment (set by compare-peers): SELFREPLAY_PEER_TIME = cpu | real (clock, de
 SELFREPLAY_PEER_REPETITIONS (default 3), SELFREPLAY_PEER_FILTER (regex on row names).
 """
 import json
-import os
-import re
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
-clock = time.process_time_ns if os.environ.get("SELFREPLAY_PEER_TIME", "cpu") == "cpu" else time.perf_counter_ns
-reps = int(os.environ.get("SELFREPLAY_PEER_REPETITIONS", "3"))
-row_filter = re.compile(os.environ.get("SELFREPLAY_PEER_FILTER", ".*"))
-
-
-def median_ns(fn):
-    fn()  # warm-up (allocator, first-touch)
-    times = []
-    for _ in range(reps):
-        t0 = clock()
-        fn()
-        times.append(clock() - t0)
-    return statistics.median(times)
+from _common import median_ns_per_call, row_filter
 
 
 def kl_step(s, r):
@@ -58,11 +41,11 @@ def main():
         s = torch.randn(rows, vocab, generator=g) * 3
         if want_kl:
             r = s + 0.5 * torch.randn(rows, vocab, generator=g)
-            out["kl_fused_" + shape] = {"peer_ns": median_ns(lambda: kl_step(s, r)), "peer": "pytorch-cpu"}
+            out["kl_fused_" + shape] = {"peer_ns": median_ns_per_call(lambda: kl_step(s, r)), "peer": "pytorch-cpu"}
             del r
         if want_ce:
             tokens = torch.randint(0, vocab, (rows,), generator=g)
-            out["ce_fused_" + shape] = {"peer_ns": median_ns(lambda: ce_step(s, tokens)), "peer": "pytorch-cpu"}
+            out["ce_fused_" + shape] = {"peer_ns": median_ns_per_call(lambda: ce_step(s, tokens)), "peer": "pytorch-cpu"}
         del s
     print(json.dumps(out))
 

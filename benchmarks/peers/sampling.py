@@ -15,29 +15,12 @@ Environment (set by compare-peers): SELFREPLAY_PEER_TIME = cpu | real (clock, de
 SELFREPLAY_PEER_REPETITIONS (default 3), SELFREPLAY_PEER_FILTER (regex on row names).
 """
 import json
-import os
-import re
-import statistics
-import time
 
 import torch
 
-torch.set_num_threads(1)
-clock = time.process_time_ns if os.environ.get("SELFREPLAY_PEER_TIME", "cpu") == "cpu" else time.perf_counter_ns
-reps = int(os.environ.get("SELFREPLAY_PEER_REPETITIONS", "3"))
-row_filter = re.compile(os.environ.get("SELFREPLAY_PEER_FILTER", ".*"))
+from _common import median_ns_per_call, row_filter
+
 NEG_INF = float("-inf")
-
-
-def median_ns_per_call(fn, calls):
-    fn()  # warm-up (allocator, first touch)
-    times = []
-    for _ in range(reps):
-        t0 = clock()
-        for _ in range(calls):
-            fn()
-        times.append((clock() - t0) / calls)
-    return statistics.median(times)
 
 
 def temperature_draw(x, g):
