@@ -30,7 +30,7 @@ the same tasks (default --tasks 3: add, reversal, sort) and writes <out>/grid.cs
 flags (defaults in brackets):
   --seed N            random seed for initialisation, data and sampling [1]
   --steps N|LIST      most training steps per task: one number for every task, or a comma-
-                      separated list, one per task in order [1500,400,800,800]
+                      separated list, one per task in order [1500,400,1200,800]
   --target-accuracy X a task stops at the first evaluation where its accuracy on a validation
                       set (separate from the test set) reaches X; 0 trains every task for all
                       its steps [0.99]
@@ -60,7 +60,7 @@ flags (defaults in brackets):
   --width N           transformer width [64]
   --layers N          transformer blocks [2]
   --heads N           attention heads [4]
-  --ff N              MLP hidden width [256]
+  --ff N              MLP hidden width [192]
   --out DIR           output directory [results]
   --quiet             no progress lines
   -h, --help          this text
