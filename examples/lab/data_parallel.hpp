@@ -38,32 +38,6 @@ struct parallelism {
     }
 };
 
-//! Runs job(0 .. n-1) on up to `threads` threads (the calling thread included); rethrows the
-//! first exception by job index.
-template <class Job>
-void parallel_for(int n, int threads, const Job& job) {
-    const int nt = std::max(1, std::min(threads, n));
-    if (nt == 1) {
-        for (int i = 0; i < n; ++i) job(i);
-        return;
-    }
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n));
-    std::atomic<int> next{0};
-    auto worker = [&] {
-        for (int i; (i = next++) < n;) try {
-                job(i);
-            } catch (...) {
-                errors[static_cast<std::size_t>(i)] = std::current_exception();
-            }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
-}
-
 //! Worker threads kept for many short parallel sections (every training step's forward and
 //! backward pass, every decoding step). Between sections a worker spins for up to `spin` before
 //! it sleeps, so a section that follows within that time starts at once; waking a sleeping thread
@@ -164,6 +138,12 @@ private:
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<bool> stop_{false};
 };
+
+//! Runs job(0 .. n-1) once on up to `threads` threads (the calling thread included), with a
+//! pool made for the call; rethrows the first exception by job index.
+inline void parallel_for(int n, int threads, const std::function<void(int)>& job) {
+    worker_pool(std::max(1, std::min(threads, n))).run(n, job);
+}
 
 //! Sharded full and incremental passes of one `transformer` (held by reference).
 class data_parallel {

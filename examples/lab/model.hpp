@@ -22,6 +22,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace lab {
@@ -363,25 +364,29 @@ private:
     //! head's [len, dh] slices of qkv, P = softmax_rows(mask(Q K^T / sqrt(dh))) (stored in
     //! `probs` [batch, heads, len, len], zero above the diagonal) and out = P V.
     void attention(const matrix& qkv, int batch, int len, matrix& out, std::vector<float>& probs) const {
-        switch (cfg_.width / cfg_.heads) {  // head widths with a fixed-size (unrolled, vectorised) kernel
-        case 8: return attention_heads<8>(qkv, batch, len, out, probs);
-        case 12: return attention_heads<12>(qkv, batch, len, out, probs);
-        case 16: return attention_heads<16>(qkv, batch, len, out, probs);
-        case 32: return attention_heads<32>(qkv, batch, len, out, probs);
-        default: return attention_heads<Eigen::Dynamic>(qkv, batch, len, out, probs);
-        }
+        with_head_width([&](auto dh) { this->template attention_heads<decltype(dh)::value>(qkv, batch, len, out, probs); });
     }
 
     //! Backward of `attention`: dP = dO V^T, dS = P .* (dP - rowsum(P .* dP)) / sqrt(dh),
     //! dQ = dS K, dK = dS^T Q, dV = P^T dO, written into the head's slices of dqkv.
     void attention_backward(const matrix& qkv, const std::vector<float>& probs, const matrix& dout, int batch, int len,
                             matrix& dqkv) const {
+        with_head_width([&](auto dh) {
+            this->template attention_backward_heads<decltype(dh)::value>(qkv, probs, dout, batch, len, dqkv);
+        });
+    }
+
+    //! Calls f(std::integral_constant<int, DH>{}) with DH = the head width width / heads when a
+    //! fixed-size (unrolled, vectorised) attention kernel exists for it (8, 12, 16, 32), else
+    //! DH = Eigen::Dynamic.
+    template <class F>
+    void with_head_width(F&& f) const {
         switch (cfg_.width / cfg_.heads) {
-        case 8: return attention_backward_heads<8>(qkv, probs, dout, batch, len, dqkv);
-        case 12: return attention_backward_heads<12>(qkv, probs, dout, batch, len, dqkv);
-        case 16: return attention_backward_heads<16>(qkv, probs, dout, batch, len, dqkv);
-        case 32: return attention_backward_heads<32>(qkv, probs, dout, batch, len, dqkv);
-        default: return attention_backward_heads<Eigen::Dynamic>(qkv, probs, dout, batch, len, dqkv);
+        case 8: return f(std::integral_constant<int, 8>{});
+        case 12: return f(std::integral_constant<int, 12>{});
+        case 16: return f(std::integral_constant<int, 16>{});
+        case 32: return f(std::integral_constant<int, 32>{});
+        default: return f(std::integral_constant<int, Eigen::Dynamic>{});
         }
     }
 

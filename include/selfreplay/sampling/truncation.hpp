@@ -10,8 +10,9 @@
 //!
 //! None of them sorts the vocabulary: top-k selects over per-chunk maxima then over the few
 //! candidates they admit; top-p collects the tokens within 8 of the running maximum during its
-//! one softmax pass (`softmax_blocks`), takes the narrowest of three bands holding mass p as candidates (all finite tokens if
-//! none does) and refines a weighted threshold over them; min-p is a single threshold.
+//! one softmax pass (`softmax_blocks`), takes the narrowest of three bands holding mass p as
+//! candidates (all finite tokens if none does) and refines a weighted threshold over them; min-p
+//! is a single threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
 //! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
 
