@@ -50,6 +50,17 @@ std::vector<std::vector<float>> test_rows(std::size_t V, unsigned seed) {
         r[V - 1] = 40.0f;
         rows.push_back(r);
     }
+    {
+        std::vector<float> r(V); // rising around 1e4: the running maximum grows in every block
+        for (std::size_t i = 0; i < V; ++i) r[i] = 1e4f + 0.01f * float(i) + 0.3f * normal(gen);
+        rows.push_back(r);
+    }
+    {
+        std::vector<float> r(V); // every entry -inf until 700: the first block has no maximum
+        for (std::size_t i = 0; i < V; ++i) r[i] = i < 700 ? -finf : 3.0f * normal(gen);
+        if (V <= 700) r[V - 1] = 0.5f;
+        rows.push_back(r);
+    }
     rows.emplace_back(V, 1.25f); // all equal
     {
         std::vector<float> r(V, -finf); // a single finite entry

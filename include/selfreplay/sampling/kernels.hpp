@@ -236,18 +236,21 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 
 //! One read of x[0..n): returns m, the maximum (std::numeric_limits<T>::lowest() when every
 //! entry is -inf), and for each block b of `softmax_block` elements writes sums[b] = the sum of
-//! exp(x_i - shifts[b]) over the block, where shifts[b] <= m (so that sums[b] * exp(shifts[b] - m)
-//! is the block's share of Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf).
-//! With Collect, appends to ids / vals (in index order) every entry with x_i - shift >= band
-//! (float arithmetic) for the shift at the time it is read: a superset of the entries with
-//! x_i - m >= band, since the shift never exceeds m.
+//! exp(x_i - shifts[b]) over the block, where shifts[b] is a running maximum <= m (float: within
+//! its |value| 6e-8, see below), so that sums[b] * exp(shifts[b] - m) is the block's share of
+//! Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf.
+//! With Collect, appends to ids / vals (in index order) a superset of the entries with
+//! x_i - m >= band (float arithmetic): those with x_i >= (running maximum) + band, less a margin.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
 //! Float: the shift is the running maximum (starting at the first block's), one value for all
-//! lanes, so each entry costs one exponential and the row is read once. Without Collect, a full
-//! block takes its maximum alongside its exponentials and is recomputed (from L1) when that
-//! maximum exceeds the shift (rare after the first blocks); otherwise a pair of registers holding
-//! an entry above the shift raises it and rescales the lane sums by exp(old - new), tested with
-//! the candidates in one comparison per register. Requires band <= 0.
+//! lanes, so each entry costs one exponential and the row is read once; with FMA the exponent
+//! x log2(e) - c is one fused multiply-add with c = (running maximum) log2(e) rounded to float,
+//! and the shift reported is c / log2(e). A full block takes its maximum alongside its
+//! exponentials and is recomputed (from L1) when that maximum exceeds the running one (rare after
+//! the first blocks); with Collect it is then rescanned for candidates (from L1) when its maximum
+//! reaches their bound. The row's last, partial block tests each pair of registers, in one
+//! comparison per register, for an entry above the running maximum (which raises it and rescales
+//! the lane sums by exp(old - new)) or a candidate. Requires band <= 0.
 //! Double: a maximum pass, then the sums with shifts[b] = m.
 template <class T, bool Collect>
 T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>* ids,
@@ -260,47 +263,86 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
         float m = std::numeric_limits<float>::lowest();
         for (std::size_t i = 0; i < std::min(n, softmax_block); ++i) m = x[i] > m ? x[i] : m; // NaN skipped
         if (m == pos_inf<float>) throw_bad_logit(where);
-        vfloat mv = splat(m);
-        const vfloat bv = splat(band), zero{};
-        // one test per step for both rare events: an entry above the running maximum (d > 0) and,
-        // with Collect, a candidate (d >= band, band <= 0)
-        auto rare = [&](vfloat d) -> vint {
-            if constexpr (Collect)
-                return d >= bv;
+        // exp(x - shift) = 2^(x log2(e) - c) for the running maximum m: with FMA one fused
+        // multiply-add (its product exact) against c = m log2(e) rounded to float, so that the
+        // shift is c / log2(e) (within |m| 6e-8 of m, and used consistently: sums and shifts);
+        // without FMA (x - m) log2(e), as the rounding of x log2(e) alone would cost |x| 6e-8
+#if defined(__FMA__)
+        constexpr bool fused = true;
+#else
+        constexpr bool fused = false;
+#endif
+        vfloat mv, cv;
+        double shift = 0;
+        auto set_max = [&](float nm) { // (c stays finite while m is lowest(): every entry so far -inf)
+            m = nm;
+            mv = splat(m);
+            const float c = std::max(m * log2e, std::numeric_limits<float>::lowest());
+            cv = splat(c);
+            shift = fused ? double(c) / double(log2e) : double(m);
+        };
+        set_max(m);
+        auto ex = [&](vfloat v) {
+            if constexpr (fused)
+                return detail::exp2_lanes(v * log2e - cv);
             else
-                return d > zero;
+                return detail::exp2_lanes((v - mv) * log2e);
+        };
+        // candidates are tested as x >= lo, lo = m + band lowered by a margin covering the
+        // rounding of x - m (a superset of x - m >= band in float); the partial block's test for
+        // both rare events (an entry above m, a candidate) is one comparison per register
+        float lo_s = 0;
+        vfloat lo{};
+        auto set_low = [&] {
+            if constexpr (Collect) {
+                lo_s = static_cast<float>(double(m) + double(band) - 1e-6 * (std::abs(double(m)) + std::abs(double(band)) + 1.0));
+                lo = splat(lo_s);
+            }
+        };
+        set_low();
+        auto rare = [&](vfloat v) -> vint {
+            if constexpr (Collect)
+                return v >= lo;
+            else
+                return v > mv;
         };
         for (std::size_t b = 0; b < blocks; ++b) {
             const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
             vfloat a{}; // one accumulator: its add is the only loop-carried dependency
-            if constexpr (!Collect) {
-                if (e - s == softmax_block) { // a full block: its maximum alongside, checked at its end
-                    auto sweep = [&](vfloat& h) {
-                        vfloat acc{};
-                        for (std::size_t i = s; i < e; i += G) {
-                            const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
-                            h = detail::max_or_second(h, detail::max_or_second(v0, v1));
-                            acc += exp_nonpositive_v(v0 - mv) + exp_nonpositive_v(v1 - mv);
-                        }
-                        return acc;
-                    };
-                    vfloat h = splat(neg_inf<float>);
-                    a = sweep(h);
-                    float bm = neg_inf<float>;
-                    for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
-                    if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
-                        if (bm == pos_inf<float>) throw_bad_logit(where);
-                        m = bm;
-                        mv = splat(m);
-                        a = sweep(h);
+            if (e - s == softmax_block) { // a full block: its maximum alongside, checked at its end
+                auto sweep = [&](vfloat& h) {
+                    vfloat acc{};
+                    for (std::size_t i = s; i < e; i += G) {
+                        const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
+                        h = detail::max_or_second(h, detail::max_or_second(v0, v1));
+                        acc += ex(v0) + ex(v1);
                     }
-                    double sb = 0;
-                    for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
-                    if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
-                    sums[b] = sb;
-                    shifts[b] = double(m);
-                    continue;
+                    return acc;
+                };
+                vfloat h = splat(neg_inf<float>);
+                a = sweep(h);
+                float bm = neg_inf<float>;
+                for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
+                if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
+                    if (bm == pos_inf<float>) throw_bad_logit(where);
+                    set_max(bm);
+                    set_low();
+                    a = sweep(h);
                 }
+                if constexpr (Collect)
+                    if (bm >= lo_s) // the block's candidates, from L1 (sparse: walk the set lanes)
+                        for (std::size_t i = s; i < e; i += W)
+                            for (unsigned bits = lane_bits(loadv(x + i) >= lo); bits != 0; bits &= bits - 1) {
+                                const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(bits));
+                                ids->push_back(static_cast<std::int32_t>(j));
+                                vals->push_back(x[j]);
+                            }
+                double sb = 0;
+                for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
+                if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
+                sums[b] = sb;
+                shifts[b] = shift;
+                continue;
             }
             for (std::size_t i = s; i < e; i += G) {
                 const float* p = x + i;
@@ -311,21 +353,19 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                     p = tail;
                 }
                 const vfloat v0 = loadv(p), v1 = loadv(p + W);
-                vfloat d0 = v0 - mv, d1 = v1 - mv;
-                if (anyv(rare(d0) | rare(d1))) [[unlikely]] {
-                    if (anyv((d0 > zero) | (d1 > zero))) { // raise the running maximum
+                if (anyv(rare(v0) | rare(v1))) [[unlikely]] {
+                    if (anyv((v0 > mv) | (v1 > mv))) { // raise the running maximum
                         const vfloat h = v0 > v1 ? v0 : v1;
                         float nm = m;
                         for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
                         if (!(nm < pos_inf<float>)) throw_bad_logit(where);
-                        a *= static_cast<float>(std::exp(double(m) - double(nm)));
-                        m = nm;
-                        mv = splat(m);
-                        d0 = v0 - mv;
-                        d1 = v1 - mv;
+                        const double old = shift;
+                        set_max(nm);
+                        set_low();
+                        a *= static_cast<float>(std::exp(old - shift));
                     }
                     if constexpr (Collect) { // candidates are sparse: walk the set lanes
-                        const vint cs[2] = {d0 >= bv, d1 >= bv};
+                        const vint cs[2] = {v0 >= lo, v1 >= lo};
                         for (std::size_t r = 0; r < 2; ++r)
                             for (unsigned bits = lane_bits(cs[r]); bits != 0; bits &= bits - 1) {
                                 const std::size_t j = r * W + static_cast<std::size_t>(std::countr_zero(bits));
@@ -334,13 +374,13 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                             }
                     }
                 }
-                a += exp_nonpositive_v(d0) + exp_nonpositive_v(d1);
+                a += ex(v0) + ex(v1);
             }
             double sb = 0;
             for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
             if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
             sums[b] = sb;
-            shifts[b] = double(m);
+            shifts[b] = shift;
         }
         return m;
     } else {

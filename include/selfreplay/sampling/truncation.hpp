@@ -265,7 +265,10 @@ struct min_p {
             m = max_checked(row.data(), row.size(), "min_p");
             require(m > neg_inf<T>, "min_p", "logits", "has every entry masked (-inf)");
         }
-        const T tau = p == 0.0f ? std::numeric_limits<T>::lowest() : static_cast<T>(double(m) + std::log(double(p)));
+        // the smallest T at or above m + ln(p): x >= tau exactly when x >= m + ln(p)
+        const double bound = double(m) + std::log(double(p));
+        T tau = p == 0.0f ? std::numeric_limits<T>::lowest() : static_cast<T>(bound);
+        if (p != 0.0f && double(tau) < bound) tau = std::nextafter(tau, std::numeric_limits<T>::infinity());
         keep_at_least(row, ctx, std::min(tau, m));
     }
 };
