@@ -40,8 +40,7 @@ struct tensor_traits<X> {
         const auto& shape = x.shape();
         const auto& strides = x.strides();
         require(shape.size() == R, "view", "x",
-                "has " + std::to_string(shape.size()) + " dimensions, but a view of rank " + std::to_string(R) +
-                    " was requested");
+                "has ", shape.size(), " dimensions, but a view of rank ", R, " was requested");
         std::array<index_t, R> e{}, s{};
         for (std::size_t r = 0; r < R; ++r) {
             e[r] = static_cast<index_t>(shape[r]);

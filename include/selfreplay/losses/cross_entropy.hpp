@@ -43,8 +43,7 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
     check_common(where, o.scale, o.threads);
     const index_t B = tok.extent(0), L = tok.extent(1), V = x.vocab;
     require(x.batch == B && x.length == L, where, "tokens",
-            "has shape [" + std::to_string(B) + ", " + std::to_string(L) + "] but 'logits' has positions [" +
-                std::to_string(x.batch) + ", " + std::to_string(x.length) + "]");
+            "has shape [", B, ", ", L, "] but 'logits' has positions [", x.batch, ", ", x.length, "]");
     require(V >= 1 || B * L == 0, where, "logits", "must have a vocabulary of at least 1 entry, got 0");
     check_positions(where, B, L, o.mask, o.per_position, o.reduction);
     // which positions count, and the validity of their targets
@@ -55,9 +54,8 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
             const std::int32_t y = tok(b, t + 1);
             if (y == o.ignore_index || !o.mask(b, t)) continue;
             require(y >= 0 && y < V, where, "tokens",
-                    "holds " + std::to_string(y) + " at (" + std::to_string(b) + ", " + std::to_string(t + 1) +
-                        "), outside the vocabulary [0, " + std::to_string(V) + ") and not the ignore_index " +
-                        std::to_string(o.ignore_index));
+                    "holds ", y, " at (", b, ", ", t + 1, "), outside the vocabulary [0, ", V,
+                        ") and not the ignore_index ", o.ignore_index);
             target[static_cast<std::size_t>(b * L + t)] = y;
             ++counted;
         }

@@ -41,7 +41,7 @@ struct jsd_options {
 namespace detail {
 inline divergence_settings settings_of(const jsd_options& o) {
     require(o.beta >= 0 && o.beta <= 1, "generalized_jsd", "options.beta",
-            "must be in [0, 1], got " + std::to_string(o.beta));
+            "must be in [0, 1], got ", o.beta);
     // The mixed formula tends to 0 at both ends, so (as TRL does) the ends are the plain KLs.
     const divergence_kind kind = o.beta == 0   ? divergence_kind::forward_kl
                                  : o.beta == 1 ? divergence_kind::reverse_kl

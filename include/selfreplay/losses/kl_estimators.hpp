@@ -88,8 +88,7 @@ loss_result kl_estimate_impl(const P& policy, const R& reference, G* dpolicy, co
             const double lp = p(b, t), lr = r(b, t);
             const std::string at = " at (" + std::to_string(b) + ", " + std::to_string(t) + ")";
             require(std::isfinite(lp), where, "policy_logprobs",
-                    "must be finite at counted positions (a sampled token has probability > 0), got " +
-                        std::to_string(lp) + at);
+                    "must be finite at counted positions (a sampled token has probability > 0), got ", lp, at);
             require(!std::isnan(lr) && lr != inf, where, "reference_logprobs", "contains NaN or +inf" + at);
             const double logr = lr - lp;
             double v = 0, d = 0;

@@ -46,8 +46,7 @@ public:
             [&](const auto&... s) {
                 std::size_t i = 0;
                 ((require(static_cast<index_t>(s.seq_len()) == T, "weighted_mixture", "sources",
-                          "must all have the same seq_len: source 0 has " + std::to_string(T) + ", source " +
-                              std::to_string(i) + " has " + std::to_string(s.seq_len())),
+                          "must all have the same seq_len: source 0 has ", T, ", source ", i, " has ", s.seq_len()),
                   ++i),
                  ...);
             },

@@ -66,26 +66,25 @@ public:
     self_generated(Model& model, self_generated_options options, Chain chain = {}, Draw draw = {})
         : model_(&model), options_(std::move(options)), chain_(std::move(chain)), draw_(std::move(draw)) {
         const auto& o = options_;
-        require(o.batch_size >= 1, "self_generated", "batch_size", "must be at least 1, got " + std::to_string(o.batch_size));
-        require(o.seq_len >= 1, "self_generated", "seq_len", "must be at least 1, got " + std::to_string(o.seq_len));
+        require(o.batch_size >= 1, "self_generated", "batch_size", "must be at least 1, got ", o.batch_size);
+        require(o.seq_len >= 1, "self_generated", "seq_len", "must be at least 1, got ", o.seq_len);
         require(o.buffer_batches >= 1, "self_generated", "buffer_batches",
-                "must be at least 1, got " + std::to_string(o.buffer_batches));
-        require(o.threads >= 1, "self_generated", "threads", "must be at least 1, got " + std::to_string(o.threads));
+                "must be at least 1, got ", o.buffer_batches);
+        require(o.threads >= 1, "self_generated", "threads", "must be at least 1, got ", o.threads);
         require(!o.prompts.empty(), "self_generated", "prompts", "must hold at least one prompt");
         const auto V = static_cast<index_t>(model.vocab_size());
         for (std::size_t p = 0; p < o.prompts.size(); ++p) {
             const auto& prompt = o.prompts[p];
             require(!prompt.empty() && static_cast<index_t>(prompt.size()) <= o.seq_len, "self_generated", "prompts",
-                    "prompt " + std::to_string(p) + " has length " + std::to_string(prompt.size()) +
-                        "; prompts must hold 1 to seq_len = " + std::to_string(o.seq_len) + " tokens");
+                    "prompt ", p, " has length ", prompt.size(), "; prompts must hold 1 to seq_len = ",
+                        o.seq_len, " tokens");
             for (std::size_t i = 0; i < prompt.size(); ++i)
                 require(prompt[i] >= 0 && prompt[i] < V, "self_generated", "prompts",
-                        "prompt " + std::to_string(p) + " holds id " + std::to_string(prompt[i]) + " at position " +
-                            std::to_string(i) + ", outside the model's vocabulary [0, " + std::to_string(V) + ")");
+                        "prompt ", p, " holds id ", prompt[i], " at position ", i,
+                            ", outside the model's vocabulary [0, ", V, ")");
         }
         require(o.weights.empty() || o.weights.size() == o.prompts.size(), "self_generated", "weights",
-                "must be empty or hold one weight per prompt (" + std::to_string(o.prompts.size()) + "), got " +
-                    std::to_string(o.weights.size()));
+                "must be empty or hold one weight per prompt (", o.prompts.size(), "), got ", o.weights.size());
         split_ = detail::apportioner(o.weights.empty() ? std::vector<double>(o.prompts.size(), 1.0) : o.weights,
                                      "self_generated", "weights");
         credits_at_block_ = split_.credits();

@@ -38,9 +38,9 @@ public:
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
     explicit task_balanced_buffer(const task_balanced_options& options) : options_(options) {
         require(options.capacity >= 1, "task_balanced_buffer", "capacity",
-                "must be at least 1, got " + std::to_string(options.capacity));
+                "must be at least 1, got ", options.capacity);
         require(options.seq_len >= 1, "task_balanced_buffer", "seq_len",
-                "must be at least 1, got " + std::to_string(options.seq_len));
+                "must be at least 1, got ", options.seq_len);
     }
 
     //! Offers each row of `tokens` ([N, seq_len] int32), all belonging to task `task`, in order.
@@ -63,8 +63,7 @@ public:
         static_assert(std::is_same_v<std::remove_cv_t<typename decltype(t)::element_type>, std::int32_t>,
                       "selfreplay::task_balanced_buffer::add: task ids must be std::int32_t");
         require(t.extent(0) == v.extent(0), "task_balanced_buffer::add", "tasks",
-                "must hold one id per row of 'tokens' (" + std::to_string(v.extent(0)) + "), got " +
-                    std::to_string(t.extent(0)));
+                "must hold one id per row of 'tokens' (", v.extent(0), "), got ", t.extent(0));
         for (index_t r = 0; r < v.extent(0); ++r) offer(group_of(t(r)), v, r);
     }
 

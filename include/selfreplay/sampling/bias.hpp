@@ -18,7 +18,7 @@ namespace selfreplay {
 namespace sampling_detail {
 inline void require_token(std::int32_t id, std::size_t V, std::string_view where, std::string_view arg) {
     require(id >= 0 && static_cast<std::size_t>(id) < V, where, arg,
-            "contains token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(V) + ")");
+            "contains token id ", id, " outside the vocabulary [0, ", V, ")");
 }
 } // namespace sampling_detail
 
@@ -31,7 +31,7 @@ struct logit_bias {
     void check() const {
         for (const auto& [id, b] : bias)
             require(!std::isnan(b) && b < sampling_detail::pos_inf<float>, "logit_bias", "bias",
-                    "must be finite or -inf, got " + std::to_string(b) + " for token " + std::to_string(id));
+                    "must be finite or -inf, got ", b, " for token ", id);
     }
     //! Applies the biases to `row` in place.
     template <class T>

@@ -47,15 +47,15 @@ void generate_impl(Model& model, const std::vector<std::span<const std::int32_t>
     constexpr std::string_view where = "generate";
     const auto B = static_cast<index_t>(prompts.size());
     require(out.extent(0) == B, where, "out_tokens",
-            "has " + std::to_string(out.extent(0)) + " rows but there are " + std::to_string(B) + " prompts");
+            "has ", out.extent(0), " rows but there are ", B, " prompts");
     const index_t T = out.extent(1);
     const auto V = static_cast<index_t>(model.vocab_size());
-    require(V >= 1, where, "model", "has vocab_size() " + std::to_string(V) + ", must be >= 1");
-    require(opt.threads >= 1, where, "options.threads", "must be >= 1, got " + std::to_string(opt.threads));
+    require(V >= 1, where, "model", "has vocab_size() ", V, ", must be >= 1");
+    require(opt.threads >= 1, where, "options.threads", "must be >= 1, got ", opt.threads);
     if (opt.eos >= 0) {
-        require(opt.eos < V, where, "options.eos", "is " + std::to_string(opt.eos) + ", outside the vocabulary");
+        require(opt.eos < V, where, "options.eos", "is ", opt.eos, ", outside the vocabulary");
         require(opt.pad >= 0 && opt.pad < V, where, "options.pad",
-                "is " + std::to_string(opt.pad) + ", outside the vocabulary [0, " + std::to_string(V) + ")");
+                "is ", opt.pad, ", outside the vocabulary [0, ", V, ")");
     }
     if (B == 0) return;
     std::vector<std::int32_t> buf(static_cast<std::size_t>(B * T));
@@ -65,13 +65,11 @@ void generate_impl(Model& model, const std::vector<std::span<const std::int32_t>
         const auto& p = prompts[static_cast<std::size_t>(b)];
         const auto L = static_cast<index_t>(p.size());
         require(L >= 1 && L <= T, where, "prompts",
-                "row " + std::to_string(b) + " has length " + std::to_string(L) + ", must be in [1, " +
-                    std::to_string(T) + "] (T = out_tokens.extent(1))");
+                "row ", b, " has length ", L, ", must be in [1, ", T, "] (T = out_tokens.extent(1))");
         for (index_t i = 0; i < L; ++i) {
             const std::int32_t id = p[static_cast<std::size_t>(i)];
             require(id >= 0 && id < V, where, "prompts",
-                    "row " + std::to_string(b) + " holds token id " + std::to_string(id) + " outside the vocabulary [0, " +
-                        std::to_string(V) + ")");
+                    "row ", b, " holds token id ", id, " outside the vocabulary [0, ", V, ")");
             buf[static_cast<std::size_t>(b * T + i)] = id;
         }
         len[static_cast<std::size_t>(b)] = L;

@@ -24,7 +24,7 @@ void for_each_distinct(sampling_context<T>& ctx, std::size_t V, std::string_view
     for (std::size_t i = 0; i < ctx.ids.size();) {
         const std::int32_t id = ctx.ids[i];
         require(id >= 0 && static_cast<std::size_t>(id) < V, where, "history",
-                "contains token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(V) + ")");
+                "contains token id ", id, " outside the vocabulary [0, ", V, ")");
         std::size_t j = i;
         while (j < ctx.ids.size() && ctx.ids[j] == id) ++j;
         f(static_cast<std::size_t>(id), j - i);
@@ -42,7 +42,7 @@ struct repetition_penalty {
     //! Throws `invalid_argument` unless theta is finite and > 0.
     void check() const {
         require(std::isfinite(theta) && theta > 0.0f, "repetition_penalty", "theta",
-                "must be finite and > 0, got " + std::to_string(theta));
+                "must be finite and > 0, got ", theta);
     }
     //! Applies the penalty to `row` in place.
     template <class T>
@@ -64,14 +64,15 @@ struct frequency_penalty {
 
     //! Throws `invalid_argument` unless alpha is finite.
     void check() const {
-        require(std::isfinite(alpha), "frequency_penalty", "alpha", "must be finite, got " + std::to_string(alpha));
+        require(std::isfinite(alpha), "frequency_penalty", "alpha", "must be finite, got ", alpha);
     }
     //! Applies the penalty to `row` in place.
     template <class T>
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         check();
         if (alpha == 0.0f || ctx.history.empty()) return;
-        sampling_detail::for_each_distinct(ctx, row.size(), "frequency_penalty", [&](std::size_t id, std::size_t count) {
+        sampling_detail::for_each_distinct(ctx, row.size(), "frequency_penalty", [&](std::size_t id,
+            std::size_t count) {
             row[id] -= static_cast<T>(alpha) * static_cast<T>(count);
         });
     }
@@ -84,7 +85,7 @@ struct presence_penalty {
 
     //! Throws `invalid_argument` unless alpha is finite.
     void check() const {
-        require(std::isfinite(alpha), "presence_penalty", "alpha", "must be finite, got " + std::to_string(alpha));
+        require(std::isfinite(alpha), "presence_penalty", "alpha", "must be finite, got ", alpha);
     }
     //! Applies the penalty to `row` in place.
     template <class T>

@@ -23,7 +23,7 @@ struct temperature {
     //! Throws `invalid_argument` unless t is finite and >= 0.
     void check() const {
         require(std::isfinite(t) && t >= 0.0f, "temperature", "t",
-                "must be finite and >= 0 (0 means greedy), got " + std::to_string(t));
+                "must be finite and >= 0 (0 means greedy), got ", t);
     }
 
     //! Applies the temperature to `row` (V logits) in place.

@@ -110,7 +110,7 @@ struct top_k {
     std::int32_t k = 0; //!< tokens to keep, >= 1
 
     //! Throws `invalid_argument` unless k >= 1.
-    void check() const { require(k >= 1, "top_k", "k", "must be >= 1, got " + std::to_string(k)); }
+    void check() const { require(k >= 1, "top_k", "k", "must be >= 1, got ", k); }
 
     //! Applies top-k to `row` in place.
     template <class T>
@@ -161,7 +161,7 @@ struct top_p {
 
     //! Throws `invalid_argument` unless 0 < p <= 1.
     void check() const {
-        require(p > 0.0f && p <= 1.0f, "top_p", "p", "must be in (0, 1], got " + std::to_string(p));
+        require(p > 0.0f && p <= 1.0f, "top_p", "p", "must be in (0, 1], got ", p);
     }
 
     //! Applies top-p to `row` in place.
@@ -249,7 +249,7 @@ struct min_p {
 
     //! Throws `invalid_argument` unless 0 <= p <= 1.
     void check() const {
-        require(p >= 0.0f && p <= 1.0f, "min_p", "p", "must be in [0, 1], got " + std::to_string(p));
+        require(p >= 0.0f && p <= 1.0f, "min_p", "p", "must be in [0, 1], got ", p);
     }
 
     //! Applies min-p to `row` in place.
@@ -283,7 +283,7 @@ struct typical_p {
 
     //! Throws `invalid_argument` unless 0 < p <= 1.
     void check() const {
-        require(p > 0.0f && p <= 1.0f, "typical_p", "p", "must be in (0, 1], got " + std::to_string(p));
+        require(p > 0.0f && p <= 1.0f, "typical_p", "p", "must be in (0, 1], got ", p);
     }
 
     //! Applies typical-p to `row` in place.

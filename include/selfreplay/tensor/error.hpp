@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace selfreplay {
 
@@ -22,10 +23,28 @@ public:
                                 std::string(argument) + "' " + std::string(why)) {}
 };
 
-//! Throws `invalid_argument(where, argument, why)` unless `condition` holds.
-inline void require(bool condition, std::string_view where, std::string_view argument,
-                    std::string_view why) {
-    if (!condition) throw invalid_argument(where, argument, why);
+namespace detail {
+//! Appends one part of an error message: text as it is.
+inline void append_message_part(std::string& message, std::string_view part) { message += part; }
+//! Appends one part of an error message: a number as `std::to_string` prints it.
+template <class N>
+    requires std::is_arithmetic_v<N>
+inline void append_message_part(std::string& message, N number) {
+    message += std::to_string(number);
+}
+} // namespace detail
+
+//! Throws `invalid_argument(where, argument, why)` unless `condition` holds, where `why` is the
+//! concatenation of the parts (text, or numbers printed by `std::to_string`): they are joined only
+//! when it throws, so a check that passes formats nothing (per-token checks stay cheap):
+//! `require(p > 0, "top_p", "p", "must be in (0, 1], got ", p)`.
+template <class... Parts>
+inline void require(bool condition, std::string_view where, std::string_view argument, const Parts&... why) {
+    if (condition) [[likely]]
+        return;
+    std::string message;
+    (detail::append_message_part(message, why), ...);
+    throw invalid_argument(where, argument, message);
 }
 
 } // namespace selfreplay

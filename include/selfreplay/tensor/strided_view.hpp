@@ -125,7 +125,7 @@ private:
     static constexpr void check_extents(const extents_type& e) {
         for (std::size_t r = 0; r < Rank; ++r)
             require(e[r] >= 0, "strided_view", "extents",
-                    "must be non-negative, got " + std::to_string(e[r]) + " in dimension " + std::to_string(r));
+                    "must be non-negative, got ", e[r], " in dimension ", r);
     }
 
     T* data_ = nullptr;

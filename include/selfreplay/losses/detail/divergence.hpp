@@ -46,7 +46,7 @@ inline void positions_of_rows(index_t rows, const divergence_settings& o, std::s
         length = 1;
     }
     require(length > 0 && rows % length == 0, where, "student_logits",
-            "has " + std::to_string(rows) + " rows, not a multiple of the sequence length " + std::to_string(length));
+            "has ", rows, " rows, not a multiple of the sequence length ", length);
     batch = rows / length;
 }
 
@@ -55,11 +55,11 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
                             const position_rows<T>& g, const divergence_settings& o, std::string_view where) {
     check_common(where, o.scale, o.threads);
     require(std::isfinite(o.temperature) && o.temperature > 0, where, "options.temperature",
-            "must be finite and > 0, got " + std::to_string(o.temperature));
+            "must be finite and > 0, got ", o.temperature);
     require_same_rows(r, s, where, "reference_logits", "student_logits");
     if (o.sequence_length > 0)
         require(o.sequence_length == s.length, where, "options.sequence_length",
-                "is " + std::to_string(o.sequence_length) + " but the logits have T = " + std::to_string(s.length));
+                "is ", o.sequence_length, " but the logits have T = ", s.length);
     const index_t B = s.batch, L = s.length, V = s.vocab;
     require(V >= 1 || B * L == 0, where, "student_logits", "must have a vocabulary of at least 1 entry, got 0");
     check_positions(where, B, L, *o.mask, o.per_position, o.how);

@@ -38,8 +38,8 @@ template <class T>
 position_rows<T> as_rows(const strided_view<T, 2>& v, index_t batch, index_t length, std::string_view where,
                          std::string_view argument) {
     require(v.extent(0) == batch * length, where, argument,
-            "has " + std::to_string(v.extent(0)) + " rows but the positions are [" + std::to_string(batch) + ", " +
-                std::to_string(length) + "] (expected B*T = " + std::to_string(batch * length) + " rows)");
+            "has ", v.extent(0), " rows but the positions are [", batch, ", ", length, "] (expected B*T = ",
+                batch * length, " rows)");
     return {v.data(), batch, length, v.extent(1), length * v.stride(0), v.stride(0), v.stride(1)};
 }
 
@@ -117,20 +117,20 @@ struct reduce_plan {
 };
 
 inline void check_common(std::string_view where, double scale, int threads) {
-    require(std::isfinite(scale), where, "options.scale", "must be finite, got " + std::to_string(scale));
-    require(threads >= 1, where, "options.threads", "must be at least 1, got " + std::to_string(threads));
+    require(std::isfinite(scale), where, "options.scale", "must be finite, got ", scale);
+    require(threads >= 1, where, "options.threads", "must be at least 1, got ", threads);
 }
 
 inline void check_positions(std::string_view where, index_t batch, index_t length, const position_mask& mask,
                             const strided_view<double, 2>& per_position, reduction how) {
     if (!mask.empty())
         require(mask.extent(0) == batch && mask.extent(1) == length, where, "options.mask",
-                "has shape [" + std::to_string(mask.extent(0)) + ", " + std::to_string(mask.extent(1)) +
-                    "] but the positions are [" + std::to_string(batch) + ", " + std::to_string(length) + "]");
+                "has shape [", mask.extent(0), ", ", mask.extent(1), "] but the positions are [", batch, ", ",
+                    length, "]");
     if (per_position.data() != nullptr || per_position.size() != 0)
         require(per_position.extent(0) == batch && per_position.extent(1) == length, where, "options.per_position",
-                "has shape [" + std::to_string(per_position.extent(0)) + ", " + std::to_string(per_position.extent(1)) +
-                    "] but the positions are [" + std::to_string(batch) + ", " + std::to_string(length) + "]");
+                "has shape [", per_position.extent(0), ", ", per_position.extent(1),
+                    "] but the positions are [", batch, ", ", length, "]");
     require(how != reduction::none || per_position.data() != nullptr || batch * length == 0, where,
             "options.per_position", "must be given (a [B, T] view) with reduction::none");
 }

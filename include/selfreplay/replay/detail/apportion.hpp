@@ -29,8 +29,7 @@ public:
         double total = 0;
         for (std::size_t i = 0; i < weights.size(); ++i) {
             require(std::isfinite(weights[i]) && weights[i] >= 0, where, argument,
-                    "must hold finite non-negative weights, got " + std::to_string(weights[i]) + " at index " +
-                        std::to_string(i));
+                    "must hold finite non-negative weights, got ", weights[i], " at index ", i);
             total += weights[i];
         }
         require(total > 0, where, argument, "must hold at least one positive weight");

@@ -23,8 +23,8 @@ public:
     //! `invalid_argument` when capacity or seq_len is below 1.
     sequence_store(const char* owner, index_t capacity, index_t seq_len, std::uint64_t seed)
         : owner_(owner), capacity_(capacity), seq_len_(seq_len), seed_(seed) {
-        require(capacity >= 1, owner, "capacity", "must be at least 1, got " + std::to_string(capacity));
-        require(seq_len >= 1, owner, "seq_len", "must be at least 1, got " + std::to_string(seq_len));
+        require(capacity >= 1, owner, "capacity", "must be at least 1, got ", capacity);
+        require(seq_len >= 1, owner, "seq_len", "must be at least 1, got ", seq_len);
         data_.reserve(static_cast<std::size_t>(capacity * seq_len));
     }
 
