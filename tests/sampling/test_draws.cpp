@@ -215,4 +215,8 @@ TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a l
         ctx.begin_row();
         CHECK(categorical{}.draw(std::span<const float>(row), ctx, rng) == 4500);
     }
+    // top-p collects its candidates after that block's redo: the nucleus is that one token
+    auto r3 = row;
+    process_row(top_p{.p = 0.9f}, std::span<float>(r3));
+    for (std::size_t i = 0; i < r3.size(); ++i) CHECK((r3[i] > -finf) == (i == 4500));
 }
