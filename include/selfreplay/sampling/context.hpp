@@ -37,6 +37,7 @@ struct sampling_context {
     std::vector<float> weights;     //!< scratch: candidate weights
     std::vector<double> keys;       //!< scratch: sort keys
     std::vector<double> sums;       //!< scratch: block sums of the categorical draw
+    std::vector<std::uint8_t> buckets; //!< scratch: histogram bucket of each key
 };
 
 } // namespace selfreplay

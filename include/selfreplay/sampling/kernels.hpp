@@ -403,23 +403,30 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
 //! Histogram refinement: each pass spreads the band's keys over 64 equal-width buckets between
 //! its minimum and maximum, accumulates their weights, keeps only the bucket where the cumulative
 //! weight crosses `target`; a band of at most 64 entries is sorted and walked. O(n) expected,
-//! never a sort of a large band. Reorders `keys` and `w`.
+//! never a sort of a large band. Reorders `keys` and `w`; `bucket` is scratch (n bytes).
+//! Each pass: a min / max scan and the bucket of every key (vectorisable loops), then the
+//! weights added into four interleaved histograms (no chain of adds through one memory slot when
+//! consecutive keys share a bucket) and a branch-free compaction of the crossing bucket.
 template <class K, class Wt>
-K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target) {
+K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target, std::vector<std::uint8_t>& bucket) {
     constexpr std::size_t buckets = 64;
     std::size_t n = keys.size();
     if (n == 0) return K{};
     double base = 0; // weight of the keys known to lie below the band
+    bucket.resize(n);
     while (n > 64) {
         K lo = keys[0], hi = keys[0];
-        for (std::size_t i = 1; i < n; ++i) lo = keys[i] < lo ? keys[i] : lo, hi = keys[i] > hi ? keys[i] : hi;
+        for (std::size_t i = 1; i < n; ++i) lo = std::min(lo, keys[i]), hi = std::max(hi, keys[i]);
         if (!(lo < hi)) return lo; // all keys equal: the threshold is that key
         const double scale = double(buckets) / (double(hi) - double(lo));
-        auto bucket = [&](K k) {
-            return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((double(k) - double(lo)) * scale));
-        };
-        double hist[buckets] = {};
-        for (std::size_t i = 0; i < n; ++i) hist[bucket(keys[i])] += double(w[i]);
+        for (std::size_t i = 0; i < n; ++i) { // (k - lo) * scale in [0, 64]: the last bucket takes hi
+            const double t = (double(keys[i]) - double(lo)) * scale;
+            bucket[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(t < double(buckets - 1) ? t : double(buckets - 1)));
+        }
+        double part[4][buckets] = {};
+        for (std::size_t i = 0; i < n; ++i) part[i & 3][bucket[i]] += double(w[i]);
+        double hist[buckets];
+        for (std::size_t k = 0; k < buckets; ++k) hist[k] = (part[0][k] + part[1][k]) + (part[2][k] + part[3][k]);
         std::size_t b = 0;
         double below = 0;
         while (b + 1 < buckets && base + below + hist[b] < target) below += hist[b++];
@@ -428,9 +435,10 @@ K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target
         for (std::size_t i = 0; i < n; ++i) {
             const K k = keys[i];
             const Wt wi = w[i];
+            const bool in = bucket[i] == b;
             keys[m] = k;
             w[m] = wi;
-            m += bucket(k) == b;
+            m += in;
         }
         n = m; // >= 1: the crossing bucket is non-empty, or it is the last one, which holds hi
     }

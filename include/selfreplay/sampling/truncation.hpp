@@ -52,14 +52,16 @@ void gather_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view 
 //! must hold its finite entries), else over the whole row; records the new support.
 template <class T>
 void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
-    if (ctx.has_support) {
-        ctx.support.clear();
+    if (ctx.has_support) { // branch-free: the kept fraction can be anything
+        ctx.support.resize(ctx.ids.size());
+        std::size_t kept = 0;
         for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
-            if (ctx.values[k] >= tau)
-                ctx.support.push_back(ctx.ids[k]);
-            else
-                row[static_cast<std::size_t>(ctx.ids[k])] = neg_inf<T>;
+            const bool keep = ctx.values[k] >= tau;
+            row[static_cast<std::size_t>(ctx.ids[k])] = keep ? ctx.values[k] : neg_inf<T>;
+            ctx.support[kept] = ctx.ids[k];
+            kept += keep;
         }
+        ctx.support.resize(kept);
     } else {
         ctx.support.clear();
         mask_below(row.data(), row.size(), tau, ctx.support);
@@ -73,12 +75,15 @@ void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
 template <class T>
 void keep_candidates_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
     std::fill(row.begin(), row.end(), neg_inf<T>);
-    ctx.support.clear();
-    for (std::size_t k = 0; k < ctx.ids.size(); ++k)
-        if (ctx.values[k] >= tau) {
-            row[static_cast<std::size_t>(ctx.ids[k])] = ctx.values[k];
-            ctx.support.push_back(ctx.ids[k]);
-        }
+    ctx.support.resize(ctx.ids.size());
+    std::size_t kept = 0; // branch-free: the kept fraction can be anything
+    for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
+        const bool keep = ctx.values[k] >= tau;
+        row[static_cast<std::size_t>(ctx.ids[k])] = keep ? ctx.values[k] : neg_inf<T>;
+        ctx.support[kept] = ctx.ids[k];
+        kept += keep;
+    }
+    ctx.support.resize(kept);
     ctx.has_support = true;
 }
 
@@ -233,7 +238,7 @@ struct top_p {
             ctx.weights.resize(c);
             exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
         }
-        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
+        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z, ctx.buckets);
         if (dense)
             keep_candidates_at_least(row, ctx, static_cast<T>(-kappa));
         else
@@ -293,37 +298,34 @@ struct typical_p {
         check();
         if (p == 1.0f) return keep_all_finite(row, ctx, "typical_p");
         gather_finite(row, ctx, "typical_p");
-        const bool had_support = ctx.has_support;
         const std::size_t c = ctx.values.size();
         const T mt = *std::max_element(ctx.values.begin(), ctx.values.end());
         const double m = double(mt);
         ctx.weights.resize(c);
         exp_shifted(ctx.values.data(), c, mt, ctx.weights.data()); // exp(x - max) as float
-        double z = 0, zd = 0;
+        double zs[4] = {}, zds[4] = {}; // four interleaved sums (fixed order): no single add chain
         for (std::size_t i = 0; i < c; ++i) {
             const double e = double(ctx.weights[i]);
-            z += e;
-            zd += e * (double(ctx.values[i]) - m);
+            zs[i & 3] += e;
+            zds[i & 3] += e * (double(ctx.values[i]) - m);
         }
+        const double z = (zs[0] + zs[1]) + (zs[2] + zs[3]), zd = (zds[0] + zds[1]) + (zds[2] + zds[3]);
         const double mean_d = zd / z; // sum_i p_i d_i, so |-ln p_i - H| = |mean_d - d_i|
         ctx.keys.resize(c);
         for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = std::abs(mean_d - (double(ctx.values[i]) - m));
-        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z);
-        if (!had_support) {
-            // every finite token is a candidate: mask all of the row first, then restore the kept
-            for (auto& v : row) v = neg_inf<T>;
-            ctx.has_support = true;
-        }
-        ctx.support.clear();
+        const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z, ctx.buckets);
+        // every finite token of the row (or of the support) is a candidate and is written here,
+        // the others are -inf already; branch-free: the kept fraction can be anything
+        ctx.has_support = true;
+        ctx.support.resize(c);
+        std::size_t kept = 0;
         for (std::size_t i = 0; i < c; ++i) {
-            const auto id = static_cast<std::size_t>(ctx.ids[i]);
-            if (std::abs(mean_d - (double(ctx.values[i]) - m)) <= kappa) {
-                row[id] = ctx.values[i];
-                ctx.support.push_back(ctx.ids[i]);
-            } else {
-                row[id] = neg_inf<T>;
-            }
+            const bool keep = std::abs(mean_d - (double(ctx.values[i]) - m)) <= kappa;
+            row[static_cast<std::size_t>(ctx.ids[i])] = keep ? ctx.values[i] : neg_inf<T>;
+            ctx.support[kept] = ctx.ids[i];
+            kept += keep;
         }
+        ctx.support.resize(kept);
     }
 };
 
