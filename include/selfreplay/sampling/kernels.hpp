@@ -263,6 +263,18 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
         float m = std::numeric_limits<float>::lowest();
         for (std::size_t i = 0; i < std::min(n, softmax_block); ++i) m = x[i] > m ? x[i] : m; // NaN skipped
         if (m == pos_inf<float>) throw_bad_logit(where);
+        // candidates are tested as x >= lo, lo = m + band lowered by a margin covering the
+        // rounding of x - m (a superset of x - m >= band in float); the partial block's test for
+        // both rare events (an entry above m, a candidate) is one comparison per register
+        float lo_s = 0;
+        vfloat lo{};
+        auto set_low = [&] {
+            if constexpr (Collect) {
+                const double margin = 1e-6 * (std::abs(double(m)) + std::abs(double(band)) + 1.0);
+                lo_s = static_cast<float>(double(m) + double(band) - margin);
+                lo = splat(lo_s);
+            }
+        };
         // exp(x - shift) = 2^(x log2(e) - c) for the running maximum m: with FMA one fused
         // multiply-add (its product exact) against c = m log2(e) rounded to float, so that the
         // shift is c / log2(e) (within |m| 6e-8 of m, and used consistently: sums and shifts);
@@ -280,6 +292,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             const float c = std::max(m * log2e, std::numeric_limits<float>::lowest());
             cv = splat(c);
             shift = fused ? double(c) / double(log2e) : double(m);
+            set_low();
         };
         set_max(m);
         auto ex = [&](vfloat v) {
@@ -288,18 +301,6 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             else
                 return detail::exp2_lanes((v - mv) * log2e);
         };
-        // candidates are tested as x >= lo, lo = m + band lowered by a margin covering the
-        // rounding of x - m (a superset of x - m >= band in float); the partial block's test for
-        // both rare events (an entry above m, a candidate) is one comparison per register
-        float lo_s = 0;
-        vfloat lo{};
-        auto set_low = [&] {
-            if constexpr (Collect) {
-                lo_s = static_cast<float>(double(m) + double(band) - 1e-6 * (std::abs(double(m)) + std::abs(double(band)) + 1.0));
-                lo = splat(lo_s);
-            }
-        };
-        set_low();
         auto rare = [&](vfloat v) -> vint {
             if constexpr (Collect)
                 return v >= lo;
@@ -326,7 +327,6 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                 if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
                     if (bm == pos_inf<float>) throw_bad_logit(where);
                     set_max(bm);
-                    set_low();
                     a = sweep(h);
                 }
                 if constexpr (Collect)
@@ -361,7 +361,6 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                         if (!(nm < pos_inf<float>)) throw_bad_logit(where);
                         const double old = shift;
                         set_max(nm);
-                        set_low();
                         a *= static_cast<float>(std::exp(old - shift));
                     }
                     if constexpr (Collect) { // candidates are sparse: walk the set lanes
@@ -421,7 +420,8 @@ K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target
         const double scale = double(buckets) / (double(hi) - double(lo));
         for (std::size_t i = 0; i < n; ++i) { // (k - lo) * scale in [0, 64]: the last bucket takes hi
             const double t = (double(keys[i]) - double(lo)) * scale;
-            bucket[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(t < double(buckets - 1) ? t : double(buckets - 1)));
+            const double last = double(buckets - 1);
+            bucket[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(t < last ? t : last));
         }
         double part[4][buckets] = {};
         for (std::size_t i = 0; i < n; ++i) part[i & 3][bucket[i]] += double(w[i]);

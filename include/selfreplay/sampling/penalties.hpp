@@ -71,8 +71,7 @@ struct frequency_penalty {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         check();
         if (alpha == 0.0f || ctx.history.empty()) return;
-        sampling_detail::for_each_distinct(ctx, row.size(), "frequency_penalty", [&](std::size_t id,
-            std::size_t count) {
+        sampling_detail::for_each_distinct(ctx, row.size(), "frequency_penalty", [&](std::size_t id, std::size_t count) {
             row[id] -= static_cast<T>(alpha) * static_cast<T>(count);
         });
     }

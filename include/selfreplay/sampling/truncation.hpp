@@ -48,20 +48,29 @@ void gather_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view 
     require(!ctx.ids.empty(), where, "logits", "has every entry masked (-inf)");
 }
 
+//! Writes every candidate ctx.ids[k] back as ctx.values[k] when keep(k), else as -inf, and
+//! records the kept ids (in candidate order) as the support. Branch-free: the kept fraction can
+//! be anything, and a branch on it would mispredict about every other candidate near one half.
+template <class T, class Keep>
+void write_kept(std::span<T> row, sampling_context<T>& ctx, Keep&& keep) {
+    ctx.support.resize(ctx.ids.size());
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
+        const bool in = keep(k);
+        row[static_cast<std::size_t>(ctx.ids[k])] = in ? ctx.values[k] : neg_inf<T>;
+        ctx.support[kept] = ctx.ids[k];
+        kept += in;
+    }
+    ctx.support.resize(kept);
+    ctx.has_support = true;
+}
+
 //! Keeps the tokens with logit >= tau: in the support when there is one (ctx.ids / ctx.values
 //! must hold its finite entries), else over the whole row; records the new support.
 template <class T>
 void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
-    if (ctx.has_support) { // branch-free: the kept fraction can be anything
-        ctx.support.resize(ctx.ids.size());
-        std::size_t kept = 0;
-        for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
-            const bool keep = ctx.values[k] >= tau;
-            row[static_cast<std::size_t>(ctx.ids[k])] = keep ? ctx.values[k] : neg_inf<T>;
-            ctx.support[kept] = ctx.ids[k];
-            kept += keep;
-        }
-        ctx.support.resize(kept);
+    if (ctx.has_support) {
+        write_kept(row, ctx, [&](std::size_t k) { return ctx.values[k] >= tau; });
     } else {
         ctx.support.clear();
         mask_below(row.data(), row.size(), tau, ctx.support);
@@ -75,16 +84,7 @@ void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
 template <class T>
 void keep_candidates_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
     std::fill(row.begin(), row.end(), neg_inf<T>);
-    ctx.support.resize(ctx.ids.size());
-    std::size_t kept = 0; // branch-free: the kept fraction can be anything
-    for (std::size_t k = 0; k < ctx.ids.size(); ++k) {
-        const bool keep = ctx.values[k] >= tau;
-        row[static_cast<std::size_t>(ctx.ids[k])] = keep ? ctx.values[k] : neg_inf<T>;
-        ctx.support[kept] = ctx.ids[k];
-        kept += keep;
-    }
-    ctx.support.resize(kept);
-    ctx.has_support = true;
+    write_kept(row, ctx, [&](std::size_t k) { return ctx.values[k] >= tau; });
 }
 
 //! Keeps every finite logit (checks the row, records the finite entries as the support).
@@ -314,18 +314,9 @@ struct typical_p {
         ctx.keys.resize(c);
         for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = std::abs(mean_d - (double(ctx.values[i]) - m));
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z, ctx.buckets);
-        // every finite token of the row (or of the support) is a candidate and is written here,
-        // the others are -inf already; branch-free: the kept fraction can be anything
-        ctx.has_support = true;
-        ctx.support.resize(c);
-        std::size_t kept = 0;
-        for (std::size_t i = 0; i < c; ++i) {
-            const bool keep = std::abs(mean_d - (double(ctx.values[i]) - m)) <= kappa;
-            row[static_cast<std::size_t>(ctx.ids[i])] = keep ? ctx.values[i] : neg_inf<T>;
-            ctx.support[kept] = ctx.ids[i];
-            kept += keep;
-        }
-        ctx.support.resize(kept);
+        // every finite token of the row (or of the support) is a candidate and is written here;
+        // the others are -inf already
+        write_kept(row, ctx, [&](std::size_t i) { return std::abs(mean_d - (double(ctx.values[i]) - m)) <= kappa; });
     }
 };
 
