@@ -181,7 +181,76 @@ TEST_CASE("the draw depends only on the stream state", "[sampling]") {
     counter_rng r1{.seed = 3, .stream = 8}, r2 = r1;
     for (int i = 0; i < 50; ++i)
         CHECK(categorical{}.draw(std::span<const float>(row), a, r1) == categorical{}.draw(std::span<const float>(row), b, r2));
-    CHECK(r1.counter == 100); // two words per categorical draw
+    CHECK(r1.counter == r2.counter);
+    CHECK(r1.counter % 4 == 0); // four words per proposal of the rejection draw
+    CHECK(r1.counter >= 200);   // at least one proposal per draw
+    CHECK(r1.counter < 400);    // acceptance about 0.72 (expected 278 words; 400 is 5 sigma away)
+}
+
+TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact exponent, block sums agree", "[sampling]") {
+    // rows of 2000 (3 full blocks and a partial one): N(0, 4^2), N(1e4, 30^2) (the rounding of
+    // x log2(e) matters), and a row rising by 0.37 per token (the running maximum moves in every block)
+    using namespace sampling_detail;
+    std::mt19937 gen(17);
+    std::vector<std::vector<float>> rows;
+    for (auto [mu, sigma] : {std::pair{0.0f, 4.0f}, std::pair{1e4f, 30.0f}}) {
+        std::normal_distribution<float> normal(mu, sigma);
+        std::vector<float> r(2000);
+        for (auto& v : r) v = normal(gen);
+        r[7] = -finf;
+        rows.push_back(r);
+    }
+    std::vector<float> rising(2000);
+    for (std::size_t i = 0; i < rising.size(); ++i) rising[i] = -300.0f + 0.37f * float(i);
+    rows.push_back(rising);
+    for (const auto& r : rows) {
+        const std::size_t blocks = softmax_block_count(r.size());
+        std::vector<double> sums(blocks), maxima(blocks);
+        proposal_blocks<float>(r.data(), r.size(), sums.data(), maxima.data(), "test");
+        float m = -finf;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * softmax_block, len = std::min(r.size() - s, softmax_block);
+            for (std::size_t i = s; i < s + len; ++i) m = std::max(m, r[i]);
+            CHECK(maxima[b] == double(m)); // the running maximum, every block's own included
+            const proposal_shift<float> sh(float(maxima[b]));
+            std::vector<float> q(len);
+            vfloat h{};
+            vint nan{};
+            proposal_block(r.data() + s, len, sh, q.data(), h, nan);
+            double total = 0;
+            for (std::size_t i = 0; i < len; ++i) {
+                const double y = sh.exact(r[s + i]);
+                total += q[i];
+                if (q[i] > 0) {
+                    INFO("token " << s + i << " logit " << r[s + i] << " y " << y << " q " << q[i]);
+                    CHECK(std::abs(y - std::ilogb(q[i])) <= 0.5 + proposal_slack);
+                } else {
+                    CHECK(y < -126.0);
+                }
+            }
+            CHECK(sums[b] == Approx(total).epsilon(1e-6));
+        }
+    }
+}
+
+TEST_CASE("categorical's rejection step: exact on weights that sit between powers of two (chi-square)", "[sampling]") {
+    // 16 tokens whose log2-weights step by 1/4 (and one masked): acceptance probabilities between
+    // 1/2 and 1. Without the acceptance step the draw would follow 2^round(y), up to 41% off
+    // per token: chi-square ~ 2000 against a critical value of 37.7 (power 1). 40000 draws.
+    std::vector<float> row(17);
+    for (std::size_t i = 0; i < 16; ++i) row[i] = float(0.25 * double(i) * std::log(2.0));
+    row[16] = -finf;
+    const auto p = brute::softmax(std::vector<double>(row.begin(), row.end()));
+    sampling_context<float> ctx;
+    ctx.begin_row();
+    counter_rng rng{.seed = 21};
+    constexpr int n = 40000;
+    std::vector<int> count(17, 0);
+    for (int i = 0; i < n; ++i) ++count[static_cast<std::size_t>(categorical{}.draw(std::span<const float>(row), ctx, rng))];
+    CHECK(count[16] == 0);
+    double x = 0;
+    for (std::size_t g = 0; g < 16; ++g) x += (count[g] - p[g] * n) * (count[g] - p[g] * n) / (p[g] * n);
+    CHECK(x < brute::chi2_critical_1e3(15));
 }
 
 TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a late maximum is found", "[sampling]") {

@@ -397,6 +397,158 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
     }
 }
 
+//! Slack (log2 units) of the proposal exponents of `categorical`'s rejection draw: every token
+//! whose proposal weight 2^k is nonzero has |y - k| <= 1/2 + proposal_slack, y its exact
+//! exponent (`proposal_shift::exact`). The vector computation of y rounds at most twice, by at
+//! most 2.5 |y| 2^-24 <= 2e-5 for the |y| <= 127 of nonzero weights; 2^-14 = 6.1e-5 covers that.
+inline constexpr double proposal_slack = 0x1p-14;
+
+//! 2^round(y) lane by lane, +0 for y below -126.5 (and -inf); requires y <= 127.5 (NaN gives
+//! +0: callers test NaN apart). The magic number 1.5 * 2^23 + 127 rounds y to an integer n in
+//! the low mantissa bits of y + magic, shifted into the exponent field of 2^n (n = -127 gives
+//! +0): three vector operations, no polynomial.
+inline vfloat pow2_round(vfloat y) noexcept {
+    constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
+    const vfloat t = detail::max_or_second(splat(-127.0f), y) + magic;
+    return std::bit_cast<vfloat>(std::bit_cast<vint>(t) << 23);
+}
+
+//! Lanes where a or b is NaN (one unordered comparison on x86).
+inline vint unordered(vfloat a, vfloat b) noexcept {
+#if defined(__AVX__)
+    return std::bit_cast<vint>(_mm256_cmp_ps(std::bit_cast<__m256>(a), std::bit_cast<__m256>(b), _CMP_UNORD_Q));
+#elif defined(__SSE2__)
+    return std::bit_cast<vint>(_mm_cmpunord_ps(std::bit_cast<__m128>(a), std::bit_cast<__m128>(b)));
+#else
+    return (a != a) | (b != b);
+#endif
+}
+
+//! The shift of one block's proposal exponents, from m, the running maximum of the logits (-inf,
+//! every entry so far masked, is taken as the lowest finite value). A logit x weighs 2^(x log2(e))
+//! (float: log2(e) rounded to float, a temperature within 1.3e-8 of 1), counted relative to
+//! 2^shift with shift ~ m log2(e): exponent y = x log2(e) - shift. Float rows compute y as
+//! x log2(e) - c, c = m log2(e) rounded to float, in one fused multiply-add (FMA builds), or as
+//! (x - m) log2(e) (others: the rounding of x log2(e) alone would cost |x| 6e-8); `shift` is c,
+//! or m log2(e), in double, so that `exact(x)` differs from the vector y by at most 2.5 |y| 2^-24.
+//! Double rows compute y = (x - m) log2(e) in double.
+template <class T>
+struct proposal_shift {
+    T m;          //!< the running maximum behind the shift (logits)
+    double shift; //!< m log2(e) as used, log2 units
+    vfloat mv{}, cv{};
+    explicit proposal_shift(T max) noexcept : m(std::max(max, std::numeric_limits<T>::lowest())) {
+        if constexpr (std::is_same_v<T, float>) {
+#if defined(__FMA__)
+            const float c = std::max(m * log2e, std::numeric_limits<float>::lowest());
+            shift = double(c);
+            cv = splat(c);
+#else
+            shift = double(m) * double(log2e);
+            mv = splat(m);
+#endif
+        } else {
+            shift = m * log2e_double;
+        }
+    }
+    static constexpr double log2e_double = 1.4426950408889634;
+    //! The exponents y of a register of logits (float rows).
+    vfloat exponent(vfloat x) const noexcept {
+#if defined(__FMA__)
+        return x * log2e - cv;
+#else
+        return (x - mv) * log2e;
+#endif
+    }
+    //! The exponent of x in exact arithmetic (to double rounding): the acceptance test's reference.
+    double exact(T x) const noexcept {
+        if constexpr (std::is_same_v<T, float>)
+            return double(x) * double(log2e) - shift;
+        else
+            return (x - m) * log2e_double;
+    }
+    //! The proposal weight of one logit of a double row: 2^round(y), 0 below -1022.5.
+    double weight(double x) const noexcept {
+        const double y = exact(x);
+        return y < -1022.5 ? 0.0 : std::ldexp(1.0, static_cast<int>(std::nearbyint(y)));
+    }
+};
+
+//! Proposal weights of one block x[0..n), n <= softmax_block, under the shift `sh`: their vector
+//! sum (float lanes) is returned, each weight is written to out[i] when `out` is given; h takes
+//! the block's maximum and `nan` the lanes that met a NaN. The last, partial block is padded with
+//! -inf (weight 0). `proposal_blocks` and the draw's rescan of one block both use this, so that
+//! they see the same weights.
+inline vfloat proposal_block(const float* x, std::size_t n, const proposal_shift<float>& sh, float* out, vfloat& h,
+                             vint& nan) noexcept {
+    constexpr std::size_t G = 2 * W;
+    float pad[softmax_block];
+    if (n < softmax_block) {
+        std::fill(pad + n, pad + softmax_block, neg_inf<float>);
+        std::memcpy(pad, x, n * sizeof(float));
+        x = pad;
+    }
+    vfloat acc{};
+    for (std::size_t i = 0; i < softmax_block; i += G) {
+        const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
+        h = detail::max_or_second(h, detail::max_or_second(v0, v1));
+        nan |= unordered(v0, v1);
+        const vfloat q0 = pow2_round(sh.exponent(v0)), q1 = pow2_round(sh.exponent(v1));
+        if (out != nullptr && i < n) {
+            float q[G];
+            storev(q, q0);
+            storev(q + W, q1);
+            std::memcpy(out + i, q, std::min(G, n - i) * sizeof(float));
+        }
+        acc += q0 + q1;
+    }
+    return acc;
+}
+
+//! One read of x[0..n) for `categorical`'s rejection draw: for each block b of `softmax_block`
+//! logits writes sums[b], the sum of its proposal weights 2^round(y) (`proposal_shift`,
+//! `pow2_round`), and maxima[b], the running maximum behind its shift (so that
+//! proposal_shift<T>(maxima[b]) rebuilds it). Float: a block takes its maximum alongside its
+//! weights and is recomputed (from L1) when that maximum exceeds the running one (rare after
+//! the first block), so every exponent is <= about 0. Double: a maximum pass, then one shift.
+//! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
+template <class T>
+void proposal_blocks(const T* x, std::size_t n, double* sums, double* maxima, std::string_view where) {
+    const std::size_t blocks = softmax_block_count(n);
+    if constexpr (std::is_same_v<T, float>) {
+        float m = neg_inf<float>;
+        proposal_shift<float> sh(m);
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
+            vfloat h = splat(neg_inf<float>);
+            vint nan{};
+            vfloat acc = proposal_block(x + s, len, sh, nullptr, h, nan);
+            if (anyv(nan)) throw_bad_logit(where);
+            float bm = neg_inf<float>;
+            for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
+            if (bm > m) { // a new maximum: the block again, under its shift
+                if (bm == pos_inf<float>) throw_bad_logit(where);
+                m = bm;
+                sh = proposal_shift<float>(m);
+                acc = proposal_block(x + s, len, sh, nullptr, h, nan);
+            }
+            double sb = 0;
+            for (std::size_t j = 0; j < W; ++j) sb += double(acc[j]);
+            sums[b] = sb;
+            maxima[b] = double(m);
+        }
+    } else {
+        const proposal_shift<T> sh(max_checked(x, n, where));
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
+            double sb = 0;
+            for (std::size_t i = s; i < e; ++i) sb += sh.weight(x[i]);
+            sums[b] = sb;
+            maxima[b] = double(sh.m);
+        }
+    }
+}
+
 //! Smallest key kappa among keys[0..n) such that the total weight of keys <= kappa reaches
 //! `target` (weights >= 0); the largest key when the total stays below `target` (rounding).
 //! Histogram refinement: each pass spreads the band's keys over 64 equal-width buckets between
