@@ -38,6 +38,7 @@ struct sampling_context {
     std::vector<double> keys;       //!< scratch: sort keys
     std::vector<double> sums;       //!< scratch: block sums of the categorical draw
     std::vector<std::uint8_t> buckets; //!< scratch: histogram bucket of each key
+    std::vector<float> chunk_maxima;   //!< scratch: lane maxima per chunk of 64 logits (top-p's pass)
 };
 
 } // namespace selfreplay

@@ -234,47 +234,38 @@ inline constexpr std::size_t softmax_block = 512;
 //! Number of blocks of `softmax_blocks` for a row of n elements.
 inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + softmax_block - 1) / softmax_block; }
 
-//! One read of x[0..n): returns m, the maximum (std::numeric_limits<T>::lowest() when every
-//! entry is -inf), and for each block b of `softmax_block` elements writes sums[b] = the sum of
-//! exp(x_i - shifts[b]) over the block, where shifts[b] is a running maximum <= m (float: within
-//! its |value| 6e-8, see below), so that sums[b] * exp(shifts[b] - m) is the block's share of
-//! Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf.
-//! With Collect, appends to ids / vals (in index order) a superset of the entries with
-//! x_i - m >= band (float arithmetic): those with x_i >= (running maximum) + band, less a margin.
+//! One read of x[0..n) for top-p: returns m, the maximum (std::numeric_limits<T>::lowest() when
+//! every entry is -inf), and for each block b of `softmax_block` elements writes sums[b] = the
+//! sum of exp(x_i - shifts[b]) over the block, where shifts[b] is a running maximum <= m (float:
+//! within its |value| 6e-8, see below), so that sums[b] * exp(shifts[b] - m) is the block's share
+//! of Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf. Appends to ids / vals (in
+//! index order) a superset of the entries with x_i - m >= band (float arithmetic): those with
+//! x_i >= m + band, less a margin. Requires band <= 0.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
-//! Float: the shift is the running maximum (starting at the first block's), one value for all
-//! lanes, so each entry costs one exponential and the row is read once; with FMA the exponent
-//! x log2(e) - c is one fused multiply-add with c = (running maximum) log2(e) rounded to float,
-//! and the shift reported is c / log2(e). A full block takes its maximum alongside its
-//! exponentials and is recomputed (from L1) when that maximum exceeds the running one (rare after
-//! the first blocks); with Collect it is then rescanned for candidates (from L1) when its maximum
-//! reaches their bound. The row's last, partial block tests each pair of registers, in one
-//! comparison per register, for an entry above the running maximum (which raises it and rescales
-//! the lane sums by exp(old - new)) or a candidate. Requires band <= 0.
-//! Double: a maximum pass, then the sums with shifts[b] = m.
-template <class T, bool Collect>
-T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>* ids,
-                 std::vector<T>* vals, std::string_view where) {
+//! Float: the shift is the running maximum (from the first block's), one value for all lanes, so
+//! each entry costs one exponential and the row is read once; with FMA the exponent
+//! x log2(e) - c is one fused multiply-add with c = (running maximum) log2(e) rounded to float, and the shift reported is
+//! c / log2(e). A block (the last, partial one padded with -inf) takes its maximum alongside its
+//! exponentials, per chunk of 64 (kept in `chunk_maxima`, W floats per chunk), and is recomputed
+//! (from L1) when that maximum exceeds the running one (rare after the first blocks). After the
+//! pass, only the chunks whose maximum reaches the final bound m + band are rescanned (one
+//! 64-bit lane mask per chunk, walked bit by bit): a few hundred chunks of a peaked row, where
+//! testing each block against the lower running bound during the pass cost as much as the
+//! exponentials (mispredicted branches).
+//! Double: a maximum pass, then the sums with shifts[b] = m, then a candidate pass.
+template <class T>
+T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>& ids,
+                 std::vector<T>& vals, std::vector<float>& chunk_maxima, std::string_view where) {
     const std::size_t blocks = softmax_block_count(n);
     if constexpr (std::is_same_v<T, float>) {
-        constexpr std::size_t G = 2 * W; // two registers per step: constants and sums stay in registers
-        static_assert(softmax_block % G == 0);
-        // the running maximum starts at the first block's (fewer early candidates and updates)
-        float m = std::numeric_limits<float>::lowest();
-        for (std::size_t i = 0; i < std::min(n, softmax_block); ++i) m = x[i] > m ? x[i] : m; // NaN skipped
-        if (m == pos_inf<float>) throw_bad_logit(where);
+        constexpr std::size_t G = 2 * W;    // two registers per step: constants and sums stay in registers
+        constexpr std::size_t chunk = 64;   // candidates are looked for per chunk (at most 64 lanes)
+        constexpr std::size_t chunks = softmax_block / chunk;
+        static_assert(softmax_block % chunk == 0 && chunk % G == 0 && chunk <= 64);
         // candidates are tested as x >= lo, lo = m + band lowered by a margin covering the
-        // rounding of x - m (a superset of x - m >= band in float); the partial block's test for
-        // both rare events (an entry above m, a candidate) is one comparison per register
-        float lo_s = 0;
+        // rounding of x - m (a superset of x - m >= band in float)
+        float m = std::numeric_limits<float>::lowest(), lo_s = 0;
         vfloat lo{};
-        auto set_low = [&] {
-            if constexpr (Collect) {
-                const double margin = 1e-6 * (std::abs(double(m)) + std::abs(double(band)) + 1.0);
-                lo_s = static_cast<float>(double(m) + double(band) - margin);
-                lo = splat(lo_s);
-            }
-        };
         // exp(x - shift) = 2^(x log2(e) - c) for the running maximum m: with FMA one fused
         // multiply-add (its product exact) against c = m log2(e) rounded to float, so that the
         // shift is c / log2(e) (within |m| 6e-8 of m, and used consistently: sums and shifts);
@@ -292,94 +283,72 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             const float c = std::max(m * log2e, std::numeric_limits<float>::lowest());
             cv = splat(c);
             shift = fused ? double(c) / double(log2e) : double(m);
-            set_low();
+            const double margin = 1e-6 * (std::abs(double(m)) + std::abs(double(band)) + 1.0);
+            lo_s = static_cast<float>(std::max(double(m) + double(band) - margin, double(std::numeric_limits<float>::lowest())));
+            lo = splat(lo_s);
         };
-        set_max(m);
+        set_max(std::max(max_checked(x, std::min(n, softmax_block), where), m)); // the first block's maximum
         auto ex = [&](vfloat v) {
             if constexpr (fused)
                 return detail::exp2_lanes(v * log2e - cv);
             else
                 return detail::exp2_lanes((v - mv) * log2e);
         };
-        auto rare = [&](vfloat v) -> vint {
-            if constexpr (Collect)
-                return v >= lo;
-            else
-                return v > mv;
-        };
+        float pad[softmax_block];
+        chunk_maxima.resize(blocks * chunks * W);
         for (std::size_t b = 0; b < blocks; ++b) {
-            const std::size_t s = b * softmax_block, e = std::min(n, s + softmax_block);
-            vfloat a{}; // one accumulator: its add is the only loop-carried dependency
-            if (e - s == softmax_block) { // a full block: its maximum alongside, checked at its end
-                auto sweep = [&](vfloat& h) {
-                    vfloat acc{};
-                    for (std::size_t i = s; i < e; i += G) {
-                        const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
-                        h = detail::max_or_second(h, detail::max_or_second(v0, v1));
+            const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
+            const float* p = x + s;
+            if (len < softmax_block) { // the row's last, partial block: -inf padding weighs 0
+                std::fill(pad + len, pad + softmax_block, neg_inf<float>);
+                std::memcpy(pad, p, len * sizeof(float));
+                p = pad;
+            }
+            float bm = neg_inf<float>;
+            auto sweep = [&] { // the block's exponentials (one accumulator), its maximum per chunk
+                vfloat acc{}, h = splat(neg_inf<float>);
+                for (std::size_t c = 0; c < chunks; ++c) {
+                    vfloat hc = splat(neg_inf<float>);
+                    for (std::size_t i = c * chunk; i < (c + 1) * chunk; i += G) {
+                        const vfloat v0 = loadv(p + i), v1 = loadv(p + i + W);
+                        hc = detail::max_or_second(hc, detail::max_or_second(v0, v1));
                         acc += ex(v0) + ex(v1);
                     }
-                    return acc;
-                };
-                vfloat h = splat(neg_inf<float>);
-                a = sweep(h);
-                float bm = neg_inf<float>;
+                    storev(chunk_maxima.data() + (b * chunks + c) * W, hc);
+                    h = detail::max_or_second(h, hc);
+                }
+                bm = neg_inf<float>;
                 for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
-                if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
-                    if (bm == pos_inf<float>) throw_bad_logit(where);
-                    set_max(bm);
-                    a = sweep(h);
-                }
-                if constexpr (Collect)
-                    if (bm >= lo_s) // the block's candidates, from L1 (sparse: walk the set lanes)
-                        for (std::size_t i = s; i < e; i += W)
-                            for (unsigned bits = lane_bits(loadv(x + i) >= lo); bits != 0; bits &= bits - 1) {
-                                const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(bits));
-                                ids->push_back(static_cast<std::int32_t>(j));
-                                vals->push_back(x[j]);
-                            }
-                double sb = 0;
-                for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
-                if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
-                sums[b] = sb;
-                shifts[b] = shift;
-                continue;
-            }
-            for (std::size_t i = s; i < e; i += G) {
-                const float* p = x + i;
-                float tail[G];
-                if (i + G > e) { // the row's last, partial group: -inf padding weighs 0
-                    std::fill(tail, tail + G, neg_inf<float>);
-                    std::memcpy(tail, p, (e - i) * sizeof(float));
-                    p = tail;
-                }
-                const vfloat v0 = loadv(p), v1 = loadv(p + W);
-                if (anyv(rare(v0) | rare(v1))) [[unlikely]] {
-                    if (anyv((v0 > mv) | (v1 > mv))) { // raise the running maximum
-                        const vfloat h = v0 > v1 ? v0 : v1;
-                        float nm = m;
-                        for (std::size_t j = 0; j < W; ++j) nm = h[j] > nm ? h[j] : nm;
-                        if (!(nm < pos_inf<float>)) throw_bad_logit(where);
-                        const double old = shift;
-                        set_max(nm);
-                        a *= static_cast<float>(std::exp(old - shift));
-                    }
-                    if constexpr (Collect) { // candidates are sparse: walk the set lanes
-                        const vint cs[2] = {v0 >= lo, v1 >= lo};
-                        for (std::size_t r = 0; r < 2; ++r)
-                            for (unsigned bits = lane_bits(cs[r]); bits != 0; bits &= bits - 1) {
-                                const std::size_t j = r * W + static_cast<std::size_t>(std::countr_zero(bits));
-                                ids->push_back(static_cast<std::int32_t>(i + j));
-                                vals->push_back(p[j]);
-                            }
-                    }
-                }
-                a += ex(v0) + ex(v1);
+                return acc;
+            };
+            vfloat a = sweep();
+            if (bm > m) [[unlikely]] { // a new maximum (rare after the first blocks): redo the block
+                if (bm == pos_inf<float>) throw_bad_logit(where);
+                set_max(bm);
+                a = sweep();
             }
             double sb = 0;
             for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
             if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
             sums[b] = sb;
             shifts[b] = shift;
+        }
+        // the candidates: chunks whose maximum reaches the final bound, their lanes >= lo
+        for (std::size_t c = 0; c < blocks * chunks; ++c) {
+            if (!anyv(loadv(chunk_maxima.data() + c * W) >= lo)) continue;
+            const std::size_t s = c * chunk;
+            if (s + chunk > n) { // the row's last, partial chunk
+                for (std::size_t i = s; i < n; ++i)
+                    if (x[i] >= lo_s) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
+                continue;
+            }
+            std::uint64_t bits = 0;
+            for (std::size_t r = 0; r < chunk / W; ++r) bits |= std::uint64_t(lane_bits(loadv(x + s + r * W) >= lo)) << (r * W);
+            for (; bits != 0; bits &= bits - 1) {
+                const std::size_t i = s + static_cast<std::size_t>(std::countr_zero(bits));
+                ids.push_back(static_cast<std::int32_t>(i));
+                vals.push_back(x[i]);
+            }
         }
         return m;
     } else {
@@ -390,9 +359,8 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             sums[b] = sum_exp(x + s, e - s, m);
             shifts[b] = double(m);
         }
-        if constexpr (Collect)
-            for (std::size_t i = 0; i < n; ++i)
-                if (x[i] - m >= band) ids->push_back(static_cast<std::int32_t>(i)), vals->push_back(x[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            if (x[i] - m >= band) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
         return m;
     }
 }
@@ -509,14 +477,14 @@ inline vfloat proposal_block(const float* x, std::size_t n, const proposal_shift
 //! logits writes sums[b], the sum of its proposal weights 2^round(y) (`proposal_shift`,
 //! `pow2_round`), and maxima[b], the running maximum behind its shift (so that
 //! proposal_shift<T>(maxima[b]) rebuilds it). Float: a block takes its maximum alongside its
-//! weights and is recomputed (from L1) when that maximum exceeds the running one (rare after
-//! the first block), so every exponent is <= about 0. Double: a maximum pass, then one shift.
+//! weights and is recomputed (from L1) when that maximum exceeds the running one (which starts at
+//! the first block's: rare), so every exponent is <= about 0. Double: a maximum pass, then one shift.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
 template <class T>
 void proposal_blocks(const T* x, std::size_t n, double* sums, double* maxima, std::string_view where) {
     const std::size_t blocks = softmax_block_count(n);
     if constexpr (std::is_same_v<T, float>) {
-        float m = neg_inf<float>;
+        float m = max_checked(x, std::min(n, softmax_block), where); // the first block's maximum
         proposal_shift<float> sh(m);
         for (std::size_t b = 0; b < blocks; ++b) {
             const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);

@@ -9,8 +9,8 @@
 //! no result depends on the order of tokens in the vocabulary.
 //!
 //! None of them sorts the vocabulary: top-k selects over per-chunk maxima then over the few
-//! candidates they admit; top-p collects the tokens within 8 of the running maximum during its
-//! one softmax pass (`softmax_blocks`), takes the narrowest of three bands holding mass p as
+//! candidates they admit; top-p collects the tokens within 8 of the maximum with its one softmax
+//! pass (`softmax_blocks`: per-chunk maxima point to them), takes the narrowest of three bands holding mass p as
 //! candidates (all finite tokens if none does) and refines a weighted threshold over them; min-p
 //! is a single threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
@@ -183,8 +183,8 @@ struct top_p {
             const T* x = row.data();
             const std::size_t n = row.size();
             // one read of the row (softmax_blocks): the maximum, the softmax normaliser z and the
-            // candidates within 8 of the running maximum (a superset of those within 8 of the
-            // maximum, where the nucleus of a peaked distribution lies); their masses above m - 2,
+            // candidates within 8 of the maximum, less a rounding margin (a superset of those
+            // within 8, where the nucleus of a peaked distribution lies); their masses above m - 2,
             // m - 4 and m - 8 pick the narrowest band holding mass p, else every finite logit is
             // a candidate
             constexpr T band[3] = {T(-2), T(-4), T(-8)};
@@ -192,12 +192,15 @@ struct top_p {
             ctx.values.clear();
             const std::size_t blocks = softmax_block_count(n);
             ctx.sums.resize(2 * blocks);
-            m = softmax_blocks<T, true>(x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], &ctx.ids, &ctx.values,
-                                        "top_p");
-            for (std::size_t k = 0; k < blocks; ++k)
-                if (ctx.sums[k] > 0) z += ctx.sums[k] * std::exp(ctx.sums[blocks + k] - double(m));
+            m = softmax_blocks<T>(x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], ctx.ids, ctx.values, ctx.chunk_maxima,
+                                  "top_p");
+            double factor = 1; // exp(shift - m), recomputed only where the shift changes
+            for (std::size_t k = 0; k < blocks; ++k) {
+                if (k == 0 || ctx.sums[blocks + k] != ctx.sums[blocks + k - 1]) factor = std::exp(ctx.sums[blocks + k] - double(m));
+                if (ctx.sums[k] > 0) z += ctx.sums[k] * factor;
+            }
             require(z > 0, "top_p", "logits", "has every entry masked (-inf)");
-            std::size_t kept = 0; // drop the candidates collected below m - 8 early in the pass
+            std::size_t kept = 0; // drop the candidates within the margin below m - 8
             for (std::size_t i = 0; i < ctx.ids.size(); ++i)
                 if (ctx.values[i] - m >= band[2]) ctx.ids[kept] = ctx.ids[i], ctx.values[kept] = ctx.values[i], ++kept;
             ctx.ids.resize(kept);
