@@ -39,6 +39,7 @@ struct sampling_context {
     std::vector<double> sums;       //!< scratch: block sums of the categorical draw
     std::vector<std::uint8_t> buckets; //!< scratch: histogram bucket of each key
     std::vector<float> chunk_maxima;   //!< scratch: lane maxima per chunk of 64 logits (top-p's pass)
+    std::vector<std::int32_t> chunk_list; //!< scratch: chunks holding top-p candidates
 };
 
 } // namespace selfreplay

@@ -244,18 +244,19 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
 //! Float: the shift is the running maximum (from the first block's), one value for all lanes, so
 //! each entry costs one exponential and the row is read once; with FMA the exponent
-//! x log2(e) - c is one fused multiply-add with c = (running maximum) log2(e) rounded to float, and the shift reported is
-//! c / log2(e). A block (the last, partial one padded with -inf) takes its maximum alongside its
-//! exponentials, per chunk of 64 (kept in `chunk_maxima`, W floats per chunk), and is recomputed
-//! (from L1) when that maximum exceeds the running one (rare after the first blocks). After the
-//! pass, only the chunks whose maximum reaches the final bound m + band are rescanned (one
-//! 64-bit lane mask per chunk, walked bit by bit): a few hundred chunks of a peaked row, where
-//! testing each block against the lower running bound during the pass cost as much as the
-//! exponentials (mispredicted branches).
+//! x log2(e) - c is one fused multiply-add with c = (running maximum) log2(e) rounded to float,
+//! and the shift reported is c / log2(e). A block (the last, partial one padded with -inf) takes
+//! its maximum alongside its exponentials, per chunk of 64 (lane maxima kept in `chunk_maxima`),
+//! and is recomputed (from L1) when that maximum exceeds the running one (rare after the first
+//! blocks). After the pass, only the chunks whose maximum reaches the final bound m + band are
+//! rescanned (listed in `chunk_list`, prefetched ahead; one 64-bit lane mask per chunk, walked
+//! bit by bit): a few hundred chunks of a peaked row. Testing each block against the lower
+//! running bound inside the pass had cost as much as the exponentials (mispredicted branches).
 //! Double: a maximum pass, then the sums with shifts[b] = m, then a candidate pass.
 template <class T>
 T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band, std::vector<std::int32_t>& ids,
-                 std::vector<T>& vals, std::vector<float>& chunk_maxima, std::string_view where) {
+                 std::vector<T>& vals, std::vector<float>& chunk_maxima, std::vector<std::int32_t>& chunk_list,
+                 std::string_view where) {
     const std::size_t blocks = softmax_block_count(n);
     if constexpr (std::is_same_v<T, float>) {
         constexpr std::size_t G = 2 * W;    // two registers per step: constants and sums stay in registers
@@ -333,10 +334,23 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             sums[b] = sb;
             shifts[b] = shift;
         }
-        // the candidates: chunks whose maximum reaches the final bound, their lanes >= lo
-        for (std::size_t c = 0; c < blocks * chunks; ++c) {
-            if (!anyv(loadv(chunk_maxima.data() + c * W) >= lo)) continue;
-            const std::size_t s = c * chunk;
+        // the candidates: the chunks whose maximum reaches the final bound (listed branch-free),
+        // then their lanes >= lo, each chunk's lines prefetched a few chunks ahead (the row has
+        // left L1, and the listed chunks are scattered)
+        const std::size_t total = blocks * chunks;
+        chunk_list.resize(total);
+        std::size_t listed = 0;
+        for (std::size_t c = 0; c < total; ++c) {
+            chunk_list[listed] = static_cast<std::int32_t>(c);
+            listed += anyv(loadv(chunk_maxima.data() + c * W) >= lo) ? 1 : 0;
+        }
+        constexpr std::size_t ahead = 4;
+        for (std::size_t k = 0; k < listed; ++k) {
+            if (k + ahead < listed) {
+                const float* q = x + static_cast<std::size_t>(chunk_list[k + ahead]) * chunk;
+                for (std::size_t line = 0; line < chunk; line += 16) __builtin_prefetch(q + line);
+            }
+            const std::size_t s = static_cast<std::size_t>(chunk_list[k]) * chunk;
             if (s + chunk > n) { // the row's last, partial chunk
                 for (std::size_t i = s; i < n; ++i)
                     if (x[i] >= lo_s) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);

@@ -193,7 +193,7 @@ struct top_p {
             const std::size_t blocks = softmax_block_count(n);
             ctx.sums.resize(2 * blocks);
             m = softmax_blocks<T>(x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], ctx.ids, ctx.values, ctx.chunk_maxima,
-                                  "top_p");
+                                  ctx.chunk_list, "top_p");
             double factor = 1; // exp(shift - m), recomputed only where the shift changes
             for (std::size_t k = 0; k < blocks; ++k) {
                 if (k == 0 || ctx.sums[blocks + k] != ctx.sums[blocks + k - 1]) factor = std::exp(ctx.sums[blocks + k] - double(m));
