@@ -236,21 +236,28 @@ TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact
 TEST_CASE("categorical's rejection step: exact on weights that sit between powers of two (chi-square)", "[sampling]") {
     // 16 tokens whose log2-weights step by 1/4 (and one masked): acceptance probabilities between
     // 1/2 and 1. Without the acceptance step the draw would follow 2^round(y), up to 41% off
-    // per token: chi-square ~ 2000 against a critical value of 37.7 (power 1). 40000 draws.
-    std::vector<float> row(17);
-    for (std::size_t i = 0; i < 16; ++i) row[i] = float(0.25 * double(i) * std::log(2.0));
-    row[16] = -finf;
-    const auto p = brute::softmax(std::vector<double>(row.begin(), row.end()));
-    sampling_context<float> ctx;
-    ctx.begin_row();
-    counter_rng rng{.seed = 21};
-    constexpr int n = 40000;
-    std::vector<int> count(17, 0);
-    for (int i = 0; i < n; ++i) ++count[static_cast<std::size_t>(categorical{}.draw(std::span<const float>(row), ctx, rng))];
-    CHECK(count[16] == 0);
-    double x = 0;
-    for (std::size_t g = 0; g < 16; ++g) x += (count[g] - p[g] * n) * (count[g] - p[g] * n) / (p[g] * n);
-    CHECK(x < brute::chi2_critical_1e3(15));
+    // per token: chi-square ~ 2000 against a critical value of 37.7 (power 1). 40000 draws, float
+    // and double rows.
+    auto check = [](auto zero) {
+        using T = decltype(zero);
+        std::vector<T> row(17);
+        for (std::size_t i = 0; i < 16; ++i) row[i] = T(0.25 * double(i) * std::log(2.0));
+        row[16] = -std::numeric_limits<T>::infinity();
+        const auto p = brute::softmax(std::vector<double>(row.begin(), row.end()));
+        sampling_context<T> ctx;
+        ctx.begin_row();
+        counter_rng rng{.seed = 21};
+        constexpr int n = 40000;
+        std::vector<int> count(17, 0);
+        for (int i = 0; i < n; ++i) ++count[static_cast<std::size_t>(categorical{}.draw(std::span<const T>(row), ctx, rng))];
+        CHECK(count[16] == 0);
+        double x = 0;
+        for (std::size_t g = 0; g < 16; ++g) x += (count[g] - p[g] * n) * (count[g] - p[g] * n) / (p[g] * n);
+        INFO("chi2 " << x);
+        CHECK(x < brute::chi2_critical_1e3(15));
+    };
+    check(0.0f);
+    check(0.0);
 }
 
 TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a late maximum is found", "[sampling]") {
