@@ -172,6 +172,28 @@ TEST_CASE("greedy and temperature 0 return the argmax; draws reject bad rows", "
     static_assert(token_sampler<categorical> && token_sampler<gumbel_max> && token_sampler<greedy, double>);
 }
 
+TEST_CASE("greedy on long rows: the lowest index among tied maxima, wherever it sits", "[sampling]") {
+    // V = 1003 (whole pairs of registers, then a scalar tail): the maximum, tied twice, placed in
+    // every lane position of the first registers, at a pair boundary, in the tail
+    std::mt19937 gen(23);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> base(1003);
+    for (auto& v : base) v = normal(gen);
+    sampling_context<float> ctx;
+    counter_rng rng{};
+    std::vector<std::size_t> places;
+    for (std::size_t i = 0; i < 40; ++i) places.push_back(i);
+    for (std::size_t i : {511u, 512u, 992u, 999u, 1000u, 1002u}) places.push_back(i);
+    for (std::size_t at : places) {
+        auto row = base;
+        row[at] = 9.0f;
+        if (at + 3 < row.size()) row[at + 3] = 9.0f; // a later tie
+        ctx.begin_row();
+        INFO("maximum at " << at);
+        CHECK(greedy{}.draw(std::span<const float>(row), ctx, rng) == static_cast<std::int32_t>(at));
+    }
+}
+
 TEST_CASE("the draw depends only on the stream state", "[sampling]") {
     std::vector<float> row(1000);
     for (std::size_t i = 0; i < row.size(); ++i) row[i] = float(std::sin(double(i)));

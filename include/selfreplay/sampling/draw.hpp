@@ -179,9 +179,7 @@ struct greedy {
         }
         const T m = max_checked(row.data(), row.size(), "greedy");
         require_not_all_masked(m > neg_inf<T>, "greedy");
-        std::size_t i = 0;
-        while (row[i] != m) ++i;
-        return static_cast<std::int32_t>(i);
+        return static_cast<std::int32_t>(first_equal(row.data(), row.size(), m));
     }
 };
 

@@ -133,6 +133,22 @@ T max_checked(const T* x, std::size_t n, std::string_view where) {
     return mm;
 }
 
+//! Index of the first x[i] == v in x[0..n) (n when there is none); float rows compare W lanes
+//! at a time.
+template <class T>
+std::size_t first_equal(const T* x, std::size_t n, T v) noexcept {
+    std::size_t i = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        const vfloat t = splat(v);
+        for (; i + 2 * W <= n; i += 2 * W) {
+            const unsigned bits = lane_bits(loadv(x + i) == t) | lane_bits(loadv(x + i + W) == t) << W;
+            if (bits != 0) return i + static_cast<std::size_t>(std::countr_zero(bits));
+        }
+    }
+    while (i < n && !(x[i] == v)) ++i;
+    return i;
+}
+
 //! Sum of exp(x[i] - m) over x[0..n), m >= every x[i] (float accumulation in lanes).
 template <class T>
 double sum_exp(const T* x, std::size_t n, T m) {
@@ -418,7 +434,7 @@ template <class T>
 struct proposal_shift {
     T m;          //!< the running maximum behind the shift (logits)
     double shift; //!< m log2(e) as used, log2 units
-    vfloat mv{}, cv{};
+    vfloat mv{}, cv{}; //!< m (without FMA) or c (with FMA) in every lane
     explicit proposal_shift(T max) noexcept : m(std::max(max, std::numeric_limits<T>::lowest())) {
         if constexpr (std::is_same_v<T, float>) {
 #if defined(__FMA__)
@@ -433,7 +449,7 @@ struct proposal_shift {
             shift = m * log2e_double;
         }
     }
-    static constexpr double log2e_double = 1.4426950408889634;
+    static constexpr double log2e_double = 1.4426950408889634; //!< log2(e) for double rows
     //! The exponents y of a register of logits (float rows).
     vfloat exponent(vfloat x) const noexcept {
 #if defined(__FMA__)
@@ -459,19 +475,20 @@ struct proposal_shift {
 //! Proposal weights of one block x[0..n), n <= softmax_block, under the shift `sh`: their vector
 //! sum (float lanes) is returned, each weight is written to out[i] when `out` is given; h takes
 //! the block's maximum and `nan` the lanes that met a NaN. The last, partial block is padded with
-//! -inf (weight 0). `proposal_blocks` and the draw's rescan of one block both use this, so that
-//! they see the same weights.
+//! -inf (weight 0) to whole pairs of registers. `proposal_blocks` and the draw's rescan of one
+//! block both use this, so that they see the same weights.
 inline vfloat proposal_block(const float* x, std::size_t n, const proposal_shift<float>& sh, float* out, vfloat& h,
                              vint& nan) noexcept {
     constexpr std::size_t G = 2 * W;
+    const std::size_t end = (n + G - 1) / G * G; // whole pairs of registers
     float pad[softmax_block];
-    if (n < softmax_block) {
-        std::fill(pad + n, pad + softmax_block, neg_inf<float>);
+    if (n < end) {
+        std::fill(pad + n, pad + end, neg_inf<float>);
         std::memcpy(pad, x, n * sizeof(float));
         x = pad;
     }
     vfloat acc{};
-    for (std::size_t i = 0; i < softmax_block; i += G) {
+    for (std::size_t i = 0; i < end; i += G) {
         const vfloat v0 = loadv(x + i), v1 = loadv(x + i + W);
         h = detail::max_or_second(h, detail::max_or_second(v0, v1));
         nan |= unordered(v0, v1);
