@@ -37,7 +37,7 @@ inline void require_not_all_masked(bool ok, std::string_view where) {
 //! Dense rows: rejection sampling (von Neumann) with a power-of-two proposal, so that the one
 //! read of the row computes no exponential. Token i is proposed with probability q_i / Q,
 //! q_i = 2^round(y_i), y_i = x_i log2(e) - shift (`proposal_blocks`: a running maximum as the
-//! shift, a sum per block of 512, 3 vector operations per 8 logits), by inverse CDF over the
+//! shift, a sum per block of 512, 4 vector operations per 8 logits), by inverse CDF over the
 //! block sums, then over the rescanned block; it is accepted with probability
 //! 2^(y_i - round(y_i) - 1/2 - s) in [1/2, 1] (s = 2^-14 covers the float rounding of y_i;
 //! computed in double from the exact exponent), otherwise a new token is proposed. The accepted
