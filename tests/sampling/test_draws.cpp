@@ -14,6 +14,15 @@ namespace {
 
 constexpr float finf = std::numeric_limits<float>::infinity();
 
+// n logits drawn i.i.d. from N(mean, sigma^2) with mt19937(seed).
+std::vector<float> normal_row(std::size_t n, float mean, float sigma, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::normal_distribution<float> normal(mean, sigma);
+    std::vector<float> row(n);
+    for (auto& v : row) v = normal(gen);
+    return row;
+}
+
 // Processes `row` with `chain`, draws n tokens with `draw` (one fixed stream), and returns the
 // chi-square statistic against `expected` probabilities; fails if a zero-probability token is
 // drawn. Degrees of freedom = (#tokens with p > 0) - 1, returned in `dof`.
@@ -124,10 +133,7 @@ TEST_CASE("draws follow the processed distribution (chi-square, alpha = 1e-3)", 
 
 TEST_CASE("categorical on a large dense row matches the softmax (chi-square over 32 groups)", "[sampling]") {
     // V = 3000 logits; tokens grouped by id into 32 groups of equal size; 20000 draws.
-    std::mt19937 gen(3);
-    std::normal_distribution<float> normal(0.0f, 2.0f);
-    std::vector<float> row(3000);
-    for (auto& v : row) v = normal(gen);
+    const std::vector<float> row = normal_row(3000, 0.0f, 2.0f, 3);
     const auto p = brute::softmax(std::vector<double>(row.begin(), row.end()));
     std::vector<double> expected(32, 0.0);
     for (std::size_t i = 0; i < row.size(); ++i) expected[i * 32 / row.size()] += p[i];
@@ -175,10 +181,7 @@ TEST_CASE("greedy and temperature 0 return the argmax; draws reject bad rows", "
 TEST_CASE("greedy on long rows: the lowest index among tied maxima, wherever it sits", "[sampling]") {
     // V = 1003 (whole pairs of registers, then a scalar tail): the maximum, tied twice, placed in
     // every lane position of the first registers, at a pair boundary, in the tail
-    std::mt19937 gen(23);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> base(1003);
-    for (auto& v : base) v = normal(gen);
+    const std::vector<float> base = normal_row(1003, 0.0f, 1.0f, 23);
     sampling_context<float> ctx;
     counter_rng rng{};
     std::vector<std::size_t> places;
@@ -213,15 +216,8 @@ TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact
     // rows of 2000 (3 full blocks and a partial one): N(0, 4^2), N(1e4, 30^2) (the rounding of
     // x log2(e) matters), and a row rising by 0.37 per token (the running maximum moves in every block)
     using namespace sampling_detail;
-    std::mt19937 gen(17);
-    std::vector<std::vector<float>> rows;
-    for (auto [mu, sigma] : {std::pair{0.0f, 4.0f}, std::pair{1e4f, 30.0f}}) {
-        std::normal_distribution<float> normal(mu, sigma);
-        std::vector<float> r(2000);
-        for (auto& v : r) v = normal(gen);
-        r[7] = -finf;
-        rows.push_back(r);
-    }
+    std::vector<std::vector<float>> rows{normal_row(2000, 0.0f, 4.0f, 17), normal_row(2000, 1e4f, 30.0f, 18)};
+    for (auto& r : rows) r[7] = -finf;
     std::vector<float> rising(2000);
     for (std::size_t i = 0; i < rising.size(); ++i) rising[i] = -300.0f + 0.37f * float(i);
     rows.push_back(rising);
@@ -285,10 +281,7 @@ TEST_CASE("categorical's rejection step: exact on weights that sit between power
 TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a late maximum is found", "[sampling]") {
     // rows of 5000 (several full blocks of the one-pass kernel, then a partial one), a bad entry
     // in the first block, in a later full block and in the partial tail block
-    std::mt19937 gen(11);
-    std::normal_distribution<float> normal(0.0f, 3.0f);
-    std::vector<float> base(5000);
-    for (auto& v : base) v = normal(gen);
+    const std::vector<float> base = normal_row(5000, 0.0f, 3.0f, 11);
     sampling_context<float> ctx;
     counter_rng rng{.seed = 4};
     for (std::size_t at : {std::size_t(10), std::size_t(3000), std::size_t(4990)})
