@@ -76,6 +76,19 @@ inline unsigned lane_bits(vint m) noexcept {
 #endif
 }
 
+//! Largest lane of v (NaN lanes skipped; -inf when every lane is -inf or NaN).
+inline float lane_max(vfloat v) noexcept {
+    float m = neg_inf<float>;
+    for (std::size_t j = 0; j < W; ++j) m = v[j] > m ? v[j] : m;
+    return m;
+}
+//! Sum of the lanes of v in double, in lane order (deterministic).
+inline double lane_sum(vfloat v) noexcept {
+    double s = 0;
+    for (std::size_t j = 0; j < W; ++j) s += double(v[j]);
+    return s;
+}
+
 //! log2(e) rounded to float: the sampling kernels compute exp(d) as 2^(d log2(e)).
 inline constexpr float log2e = 1.44269504088896341f;
 
@@ -122,7 +135,7 @@ T max_checked(const T* x, std::size_t n, std::string_view where) {
         m0 = m1 > m0 ? m1 : m0;
         m2 = m3 > m2 ? m3 : m2;
         m0 = m2 > m0 ? m2 : m0;
-        for (std::size_t j = 0; j < W; ++j) mm = m0[j] > mm ? m0[j] : mm;
+        mm = lane_max(m0);
         bad = anyv(b);
     }
     for (; i < n; ++i) {
@@ -164,7 +177,7 @@ double sum_exp(const T* x, std::size_t n, T m) {
             a3 += exp_nonpositive_v(loadv(x + i + 3 * W) - m);
         }
         const vfloat a = (a0 + a1) + (a2 + a3);
-        for (std::size_t j = 0; j < W; ++j) s += double(a[j]); // every lane (W is 8 with AVX2)
+        s = lane_sum(a);
     }
     for (; i < n; ++i) s += double(exp_nonpositive<T>(x[i] - m));
     return s;
@@ -334,8 +347,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                     storev(chunk_maxima.data() + (b * chunks + c) * W, hc);
                     h = detail::max_or_second(h, hc);
                 }
-                bm = neg_inf<float>;
-                for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
+                bm = lane_max(h);
                 return acc;
             };
             vfloat a = sweep();
@@ -344,8 +356,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
                 set_max(bm);
                 a = sweep();
             }
-            double sb = 0;
-            for (std::size_t j = 0; j < W; ++j) sb += double(a[j]);
+            const double sb = lane_sum(a);
             if (std::isnan(sb)) throw_bad_logit(where); // a NaN entry makes its exponential NaN
             sums[b] = sb;
             shifts[b] = shift;
@@ -523,17 +534,14 @@ void proposal_blocks(const T* x, std::size_t n, double* sums, double* maxima, st
             vint nan{};
             vfloat acc = proposal_block(x + s, len, sh, nullptr, h, nan);
             if (anyv(nan)) throw_bad_logit(where);
-            float bm = neg_inf<float>;
-            for (std::size_t j = 0; j < W; ++j) bm = h[j] > bm ? h[j] : bm;
+            const float bm = lane_max(h);
             if (bm > m) { // a new maximum: the block again, under its shift
                 if (bm == pos_inf<float>) throw_bad_logit(where);
                 m = bm;
                 sh = proposal_shift<float>(m);
                 acc = proposal_block(x + s, len, sh, nullptr, h, nan);
             }
-            double sb = 0;
-            for (std::size_t j = 0; j < W; ++j) sb += double(acc[j]);
-            sums[b] = sb;
+            sums[b] = lane_sum(acc);
             maxima[b] = double(m);
         }
     } else {
