@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -310,4 +311,94 @@ TEST_CASE("long rows: NaN, +inf and all -inf are rejected wherever they sit; a l
     auto r3 = row;
     process_row(top_p{.p = 0.9f}, std::span<float>(r3));
     for (std::size_t i = 0; i < r3.size(); ++i) CHECK((r3[i] > -finf) == (i == 4500));
+}
+
+namespace {
+
+// A custom processor that does not declare support_aware: it records how many entries of the
+// row are finite when it runs (a dense read, valid only on a fully masked row).
+struct count_finite {
+    std::size_t* seen;
+    template <class T>
+    void process(std::span<T> row, sampling_context<T>&) const {
+        *seen = static_cast<std::size_t>(std::count_if(row.begin(), row.end(), [](T v) { return std::isfinite(v); }));
+    }
+};
+
+// sample_token (lazy masking when chain and draw are support-aware) against the same chain and
+// draw run on a context without it: the same token, the same stream position, the same support
+// and, at the support, the same logits; outside it the eager row is -inf. Returns how many
+// entries outside the support the lazy row left finite (stale).
+template <class Chain, class Draw>
+std::size_t check_lazy_matches_eager(const std::vector<float>& base, const Chain& chain, const Draw& draw,
+                                     std::span<const std::int32_t> history, std::uint64_t seed) {
+    auto lazy_row = base, eager_row = base;
+    sampling_context<float> lazy, eager;
+    counter_rng rng_lazy{.seed = seed, .stream = 3}, rng_eager = rng_lazy;
+    const std::int32_t a = sample_token(std::span<float>(lazy_row), chain, draw, lazy, rng_lazy, history);
+    eager.begin_row(history);
+    chain.process(std::span<float>(eager_row), eager);
+    const std::int32_t b = draw.draw(std::span<const float>(eager_row), eager, rng_eager);
+    CHECK(a == b);
+    CHECK(rng_lazy.counter == rng_eager.counter);
+    REQUIRE(lazy.has_support == eager.has_support);
+    if (!lazy.has_support) return 0;
+    CHECK(lazy.support == eager.support);
+    std::vector<char> in(base.size(), 0);
+    for (std::int32_t id : lazy.support) {
+        const auto i = static_cast<std::size_t>(id);
+        in[i] = 1;
+        CHECK(lazy_row[i] == eager_row[i]);
+    }
+    std::size_t stale = 0;
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        if (in[i]) continue;
+        CHECK(eager_row[i] == -finf);
+        stale += std::isfinite(lazy_row[i]) ? 1 : 0;
+    }
+    return stale;
+}
+
+} // namespace
+
+TEST_CASE("sample_token's lazy masking draws what the fully masked row draws", "[sampling]") {
+    // rows of N(0, 3^2) with a few masked entries, V = 5003 (a partial last block); every chain
+    // and draw of the library, including processors running after a truncation on stale entries
+    // (penalties and a bias on tokens outside the support)
+    auto base = normal_row(5003, 0.0f, 3.0f, 41);
+    for (std::size_t i = 0; i < base.size(); i += 97) base[i] = -finf;
+    const std::vector<std::int32_t> history{5, 17, 17, 400, 4999, 2};
+    const logit_bias bias{.bias = {{1, 50.0f}, {7, -3.0f}, {4000, 2.0f}}};
+    for (std::uint64_t seed = 0; seed < 20; ++seed) {
+        INFO("seed " << seed);
+        // each truncation of a dense row must leave stale entries (else the check compares eager
+        // with eager); typical-p rewrites every finite candidate, so it leaves none
+        CHECK(check_lazy_matches_eager(base, top_p{.p = 0.9f} | temperature{.t = 0.8f}, categorical{}, history, seed) > 0);
+        CHECK(check_lazy_matches_eager(base, top_k{.k = 40} | temperature{.t = 0.7f}, categorical{}, history, seed) > 0);
+        CHECK(check_lazy_matches_eager(base, min_p{.p = 0.05f}, gumbel_max{}, history, seed) > 0);
+        CHECK(check_lazy_matches_eager(base, temperature{.t = 0.0f}, categorical{}, history, seed) > 0);
+        CHECK(check_lazy_matches_eager(base, top_p{.p = 0.5f} | repetition_penalty{.theta = 1.3f} | bias | top_k{.k = 5},
+                                       categorical{}, history, seed) > 0);
+        CHECK(check_lazy_matches_eager(base, top_k{.k = 30} | top_p{.p = 0.95f} | min_p{.p = 0.1f}, greedy{}, history,
+                                       seed) > 0);
+        CHECK(check_lazy_matches_eager(base, typical_p{.p = 0.9f}, categorical{}, history, seed) == 0);
+        CHECK(check_lazy_matches_eager(base, no_processing{}, categorical{}, history, seed) == 0);
+    }
+}
+
+TEST_CASE("sample_token masks the whole row for a chain with a processor that is not support-aware", "[sampling]") {
+    const auto base = normal_row(5003, 0.0f, 3.0f, 43);
+    std::size_t seen = 0;
+    const auto chain = top_p{.p = 0.9f} | count_finite{&seen};
+    static_assert(!sampling_detail::support_aware<decltype(chain)>);
+    static_assert(sampling_detail::support_aware<decltype(top_p{} | temperature{})> && sampling_detail::support_aware<categorical>);
+    auto row = base;
+    sampling_context<float> ctx;
+    counter_rng rng{.seed = 9};
+    sample_token(std::span<float>(row), chain, categorical{}, ctx, rng);
+    REQUIRE(ctx.has_support);
+    CHECK(!ctx.lazy_masking);
+    CHECK(seen == ctx.support.size());
+    CHECK(static_cast<std::size_t>(std::count_if(row.begin(), row.end(), [](float v) { return std::isfinite(v); })) ==
+          ctx.support.size());
 }

@@ -26,6 +26,7 @@ inline void require_token(std::int32_t id, std::size_t V, std::string_view where
 //! bans the token. Throws for a NaN or +inf bias, or an id outside [0, V) (checked on use).
 struct logit_bias {
     std::vector<std::pair<std::int32_t, float>> bias; //!< (token id, additive bias)
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` for a NaN or +inf bias.
     void check() const {
@@ -47,6 +48,7 @@ struct logit_bias {
 //! Bans tokens: their logits become -inf. Throws for an id outside [0, V) (checked on use).
 struct banned_tokens {
     std::vector<std::int32_t> ids; //!< token ids to ban
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Nothing to check before the vocabulary size is known.
     void check() const {}

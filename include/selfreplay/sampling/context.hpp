@@ -18,17 +18,25 @@ namespace selfreplay {
 //! logit -inf (entries of `support` may themselves be -inf). Truncation processors (top-k, top-p,
 //! min-p, typical-p, temperature 0) set it, so later processors and the draw touch only the
 //! survivors instead of all V logits; processors that only lower logits keep it valid.
+//! With `lazy_masking` the tokens outside `support` count as -inf without being written: their
+//! entries in the row keep stale values, which support-aware processors and draws never read.
 template <class T = float>
 struct sampling_context {
     std::span<const std::int32_t> history{}; //!< tokens of this row so far (prompt + generated), for penalties
     bool has_support = false;                //!< see the support invariant
     std::vector<std::int32_t> support;       //!< ids that may be finite when `has_support`
+    //! When true, a truncation of a row without support records the new support but does not
+    //! write -inf over the tokens outside it (one store pass of V logits saved). Set by
+    //! `sample_token` when its chain and draw are support-aware (`sampling_detail::support_aware`);
+    //! false after `begin_row`.
+    bool lazy_masking = false;
 
-    //! Starts a new row: sets `history`, clears the support.
+    //! Starts a new row: sets `history`, clears the support, turns `lazy_masking` off.
     void begin_row(std::span<const std::int32_t> row_history = {}) {
         history = row_history;
         has_support = false;
         support.clear();
+        lazy_masking = false;
     }
 
     // scratch buffers (contents meaningless between calls)

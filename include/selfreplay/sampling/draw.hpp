@@ -46,6 +46,7 @@ inline void require_not_all_masked(bool ok, std::string_view where) {
 //! 1/2); each proposal uses 4 words of `rng`. Tokens whose weight is below 2^-126.5 of a running
 //! maximum (1e-38; double rows 2^-1022.5) and masked tokens (-inf) are never returned.
 struct categorical {
+    static constexpr bool support_aware = true; //!< see `logits_processor`: draws from the support alone when there is one
     //! Draws one token from `row`.
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
@@ -130,6 +131,7 @@ struct categorical {
 //! token considered (V words on a dense row, one per support entry otherwise), computes two
 //! logarithms per token: much slower than `categorical` on dense rows.
 struct gumbel_max {
+    static constexpr bool support_aware = true; //!< see `logits_processor`: draws from the support alone when there is one
     //! Draws one token from `row`.
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
@@ -163,6 +165,7 @@ struct gumbel_max {
 
 //! Greedy draw: the argmax, lowest index among tied maxima (consumes no randomness).
 struct greedy {
+    static constexpr bool support_aware = true; //!< see `logits_processor`: draws from the support alone when there is one
     //! Returns the argmax of `row`.
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng&) const {
@@ -184,13 +187,19 @@ struct greedy {
 };
 
 //! One sampling step on one row: `ctx.begin_row(history)`, `chain.process(row, ctx)`, then
-//! `draw.draw(row, ctx, rng)`. `row` is modified in place (the processed logits).
+//! `draw.draw(row, ctx, rng)`. `row` is modified in place. When the chain and the draw are
+//! support-aware (every processor and draw of the library is; see `logits_processor`), the
+//! step runs with `ctx.lazy_masking`: a truncation records its kept set in `ctx.support` without
+//! writing -inf over the rest of the row. On return the entries at `ctx.support` (when
+//! `ctx.has_support`) are the processed logits, the others may be stale; `process_row` gives the
+//! fully masked row. The token is the same either way.
 template <class T, class Chain, class Draw>
 std::int32_t sample_token(std::span<T> row, const Chain& chain, const Draw& draw, sampling_context<T>& ctx,
                           counter_rng& rng, std::span<const std::int32_t> history = {}) {
     static_assert(logits_processor<Chain, T>, "selfreplay::sample_token: Chain does not model selfreplay::logits_processor");
     static_assert(token_sampler<Draw, T>, "selfreplay::sample_token: Draw does not model selfreplay::token_sampler");
     ctx.begin_row(history);
+    ctx.lazy_masking = sampling_detail::support_aware<Chain> && sampling_detail::support_aware<Draw>;
     chain.process(row, ctx);
     return draw.draw(std::span<const T>(row.data(), row.size()), ctx, rng);
 }

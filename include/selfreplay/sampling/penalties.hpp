@@ -38,6 +38,7 @@ void for_each_distinct(sampling_context<T>& ctx, std::size_t V, std::string_view
 //! discourages repeats. Throws unless theta is finite and > 0.
 struct repetition_penalty {
     float theta = 1.0f; //!< penalty factor, > 0
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless theta is finite and > 0.
     void check() const {
@@ -61,6 +62,7 @@ struct repetition_penalty {
 //! (OpenAI `frequency_penalty`, llama.cpp `penalty_freq`). Throws unless alpha is finite.
 struct frequency_penalty {
     float alpha = 0.0f; //!< penalty per occurrence (may be negative)
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless alpha is finite.
     void check() const {
@@ -81,6 +83,7 @@ struct frequency_penalty {
 //! `presence_penalty`, llama.cpp `penalty_present`). Throws unless alpha is finite.
 struct presence_penalty {
     float alpha = 0.0f; //!< penalty per present token (may be negative)
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless alpha is finite.
     void check() const {

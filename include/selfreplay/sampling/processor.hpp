@@ -20,14 +20,27 @@ namespace selfreplay {
 //! need them (penalties). Models: temperature, top_k, top_p, min_p, typical_p,
 //! repetition_penalty, frequency_penalty, presence_penalty, logit_bias, banned_tokens, and
 //! chains of them (`a | b | c`, applied left to right).
+//! A processor (or a draw) may declare `static constexpr bool support_aware = true;`: a promise
+//! that, while `ctx.has_support`, nothing it decides or writes inside the support depends on the
+//! row's entries outside it (they count as -inf). Every processor and draw of the library does;
+//! `sample_token` skips writing -inf outside the support only when its whole chain and its draw
+//! do (`ctx.lazy_masking`), so a custom processor without the declaration sees a fully masked row.
 template <class P, class T = float>
 concept logits_processor = requires(const P& p, std::span<T> row, sampling_context<T>& ctx) { p.process(row, ctx); };
+
+namespace sampling_detail {
+//! True when `P` declares `static constexpr bool support_aware = true` (see `logits_processor`).
+template <class P>
+inline constexpr bool support_aware = requires { requires P::support_aware; };
+} // namespace sampling_detail
 
 //! A processor chain: `std::tuple` of processors applied left to right; the tuple is walked at
 //! compile time (a fold over the index sequence), so a chain costs what its members cost.
 template <class... P>
 struct processor_chain {
     std::tuple<P...> members; //!< the processors in application order
+    //! Support-aware when every member is (the empty chain is).
+    static constexpr bool support_aware = (sampling_detail::support_aware<P> && ...);
 
     //! Applies every member to `row`, in order.
     template <class T>

@@ -19,6 +19,7 @@ namespace selfreplay {
 //! here t < 0 is an error). Throws for t < 0 or non-finite t.
 struct temperature {
     float t = 1.0f; //!< temperature, >= 0
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless t is finite and >= 0.
     void check() const {
@@ -64,7 +65,7 @@ private:
         require(best >= 0, "temperature", "logits", "has every entry masked (-inf)");
         if (ctx.has_support) {
             for (std::int32_t id : ctx.support) row[static_cast<std::size_t>(id)] = neg_inf<T>;
-        } else {
+        } else if (!ctx.lazy_masking) {
             for (auto& v : row) v = neg_inf<T>;
         }
         row[static_cast<std::size_t>(best)] = m;

@@ -1,7 +1,8 @@
 #pragma once
 //! \file
 //! Truncation processors: `top_k`, `top_p`, `min_p`, `typical_p`. Each keeps a set of tokens and
-//! sets every other logit to -inf, and records the kept set as the context's support.
+//! sets every other logit to -inf, and records the kept set as the context's support (with
+//! `ctx.lazy_masking`, as in `sample_token`, the support alone says which tokens are masked).
 //!
 //! Tie rule (all four): the kept set is defined by a threshold on a per-token score, and every
 //! token tied with the threshold is kept. So top-k can keep more than k tokens when the k-th
@@ -66,24 +67,30 @@ void write_kept(std::span<T> row, sampling_context<T>& ctx, Keep&& keep) {
 }
 
 //! Keeps the tokens with logit >= tau: in the support when there is one (ctx.ids / ctx.values
-//! must hold its finite entries), else over the whole row; records the new support.
+//! must hold its finite entries), else over the whole row (with `ctx.lazy_masking` the row is
+//! only read); records the new support.
 template <class T>
 void keep_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
     if (ctx.has_support) {
         write_kept(row, ctx, [&](std::size_t k) { return ctx.values[k] >= tau; });
-    } else {
-        ctx.support.clear();
-        mask_below(row.data(), row.size(), tau, ctx.support);
-        ctx.has_support = true;
+        return;
     }
+    ctx.support.clear();
+    if (ctx.lazy_masking) {
+        ctx.values.clear();
+        collect_at_least(row.data(), row.size(), tau, ctx.support, ctx.values);
+    } else {
+        mask_below(row.data(), row.size(), tau, ctx.support);
+    }
+    ctx.has_support = true;
 }
 
 //! Keeps the tokens with logit >= tau on a row without support, when ctx.ids / ctx.values hold
-//! (in index order) every such token: fills the row with -inf (stores only, no compare pass),
-//! writes the kept logits back and records them as the support.
+//! (in index order) every such token: fills the row with -inf (stores only, no compare pass;
+//! skipped with `ctx.lazy_masking`), writes the kept logits back and records them as the support.
 template <class T>
 void keep_candidates_at_least(std::span<T> row, sampling_context<T>& ctx, T tau) {
-    std::fill(row.begin(), row.end(), neg_inf<T>);
+    if (!ctx.lazy_masking) std::fill(row.begin(), row.end(), neg_inf<T>);
     write_kept(row, ctx, [&](std::size_t k) { return ctx.values[k] >= tau; });
 }
 
@@ -110,9 +117,11 @@ T kth_largest(const std::vector<T>& values, std::size_t k, std::vector<double>& 
 //! logit is >= the k-th largest logit (ties with it kept), masks the rest. k >= the number of
 //! finite logits keeps them all. Throws for k < 1.
 //! Cost: one pass for per-chunk maxima (chunks of 64), a selection over the chunk maxima, one
-//! collecting pass, a selection over the candidates, one masking pass.
+//! collecting pass, a selection over the candidates, one store pass of -inf (none with
+//! `ctx.lazy_masking`).
 struct top_k {
     std::int32_t k = 0; //!< tokens to keep, >= 1
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless k >= 1.
     void check() const { require(k >= 1, "top_k", "k", "must be >= 1, got ", k); }
@@ -123,7 +132,8 @@ struct top_k {
         using namespace sampling_detail;
         check();
         const auto kk = static_cast<std::size_t>(k);
-        if (!ctx.has_support) {
+        const bool dense = !ctx.has_support; // then ctx.ids / ctx.values are every candidate, in index order
+        if (dense) {
             const std::size_t n = row.size();
             constexpr std::size_t chunk = 64;
             const std::size_t chunks = (n + chunk - 1) / chunk;
@@ -148,11 +158,12 @@ struct top_k {
         } else {
             gather_finite(row, ctx, "top_k");
         }
-        if (ctx.values.size() <= kk) { // the candidates are exactly the top k (or all finite logits)
-            keep_at_least(row, ctx, *std::min_element(ctx.values.begin(), ctx.values.end()));
-            return;
-        }
-        keep_at_least(row, ctx, kth_largest(ctx.values, kk, ctx.keys));
+        const T tau = ctx.values.size() <= kk ? *std::min_element(ctx.values.begin(), ctx.values.end()) // all of them
+                                              : kth_largest(ctx.values, kk, ctx.keys);
+        if (dense)
+            keep_candidates_at_least(row, ctx, tau);
+        else
+            keep_at_least(row, ctx, tau);
     }
 };
 
@@ -163,6 +174,7 @@ struct top_k {
 //! tied with its last member. p = 1 keeps every finite logit. Throws unless p is in (0, 1].
 struct top_p {
     float p = 1.0f; //!< nucleus mass, in (0, 1]
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless 0 < p <= 1.
     void check() const {
@@ -254,6 +266,7 @@ struct top_p {
 //! kept. p = 0 keeps every finite logit, p = 1 only the maxima. Throws unless p is in [0, 1].
 struct min_p {
     float p = 0.0f; //!< relative probability floor, in [0, 1]
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless 0 <= p <= 1.
     void check() const {
@@ -288,6 +301,7 @@ struct min_p {
 //! exponentials, the scores |mean_d - d_i| are computed in double (d_i = x_i - max).
 struct typical_p {
     float p = 1.0f; //!< mass to keep, in (0, 1]
+    static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
 
     //! Throws `invalid_argument` unless 0 < p <= 1.
     void check() const {
