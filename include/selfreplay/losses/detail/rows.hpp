@@ -122,30 +122,6 @@ inline bool bad_input(T max, double z) noexcept {
     return max == std::numeric_limits<T>::infinity() || std::isnan(z);
 }
 
-//! The gradient pass: g (+)= f(i, count) for the registers of the row. With `stream` (and not
-//! Acc) full registers go out with non-temporal stores at aligned addresses, so that a gradient
-//! larger than the caches costs one write of memory and no read-for-ownership.
-template <class T, bool Acc, class F>
-inline void write_gradient(T* g, index_t n, bool stream, F&& f) noexcept {
-    constexpr index_t L = simd::lanes<T>;
-    if constexpr (!Acc && simd::can_stream) {
-        if (stream) {
-            const auto misaligned = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(g) % simd::register_bytes);
-            const index_t head = misaligned == 0 ? 0 : std::min(n, (static_cast<index_t>(simd::register_bytes) - misaligned) / static_cast<index_t>(sizeof(T)));
-            if (head > 0) st(g, 0, head, f(0, head));
-            index_t i = head;
-            for (; i + L <= n; i += L) simd::stream(g + i, f(i, L));
-            if (i < n) st(g, i, n - i, f(i, n - i));
-            simd::stream_fence();
-            return;
-        }
-    }
-    for (index_t i = 0; i < n; i += L) {
-        const index_t c = std::min(L, n - i);
-        put<Acc>(g, i, c, f(i, c));
-    }
-}
-
 //! Per-block coefficient of register [i, i + c): coef[block of i], or lane by lane when the
 //! register straddles two blocks (only when the gradient row is not register-aligned).
 template <class T>
@@ -157,11 +133,67 @@ inline simd::vec<T> block_coefficient(const T* coef, index_t i, index_t c) noexc
     return v;
 }
 
+//! The gradient pass of the block-shifted kernels: g (+)= ca[k] a_i - cb[k] b_i for i in block k
+//! of `block_elems` elements (Two = false: g (+)= ca[k] a_i). After a head that aligns g to a
+//! register, each block's registers run with its coefficients in registers; the one register
+//! that straddles a block boundary (when g is not block-aligned) and the row's tail take
+//! `block_coefficient` lane by lane. With `stream` (and not Acc) full registers go out with
+//! non-temporal stores at aligned addresses, so that a gradient larger than the caches costs one
+//! write of memory and no read-for-ownership.
+template <class T, bool Acc, bool Two>
+inline void write_block_gradient(T* g, index_t n, bool stream, const T* ca, const T* a, const T* cb = nullptr,
+                                 const T* b = nullptr) noexcept {
+    using V = simd::vec<T>;
+    constexpr index_t L = simd::lanes<T>;
+    const bool nt = stream && !Acc && simd::can_stream;
+    // both products rounded (no fused multiply-add, whichever path computes the register): the
+    // result does not depend on g's alignment, and q - p is exactly 0 where the two are equal
+    auto combine = [](V va, V xa, V vb, V xb) [[gnu::always_inline]] {
+        if constexpr (Two)
+            return simd::rounded<V>(va * xa) - simd::rounded<V>(vb * xb);
+        else
+            return va * xa;
+    };
+    auto lanewise = [&](index_t i, index_t c) {
+        if constexpr (Two)
+            return combine(block_coefficient(ca, i, c), ld(a, i, c, T(0)), block_coefficient(cb, i, c), ld(b, i, c, T(0)));
+        else
+            return combine(block_coefficient(ca, i, c), ld(a, i, c, T(0)), V{}, V{});
+    };
+    auto out = [&](index_t i, index_t c, V v) {
+        if (nt && c == L)
+            simd::stream(g + i, v);
+        else
+            put<Acc>(g, i, c, v);
+    };
+    const auto misaligned = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(g) % simd::register_bytes);
+    index_t i = misaligned == 0 ? 0
+                                : std::min(n, (static_cast<index_t>(simd::register_bytes) - misaligned) /
+                                                  static_cast<index_t>(sizeof(T)));
+    if (i > 0) put<Acc>(g, 0, i, lanewise(0, i));
+    while (i < n) {
+        const index_t k = i / block_elems, i1 = std::min(n, (k + 1) * block_elems);
+        const V va = simd::splat(ca[k]), vb = Two ? simd::splat(cb[k]) : V{};
+        for (; i + L <= i1; i += L) {
+            if constexpr (Two)
+                out(i, L, combine(va, simd::load(a + i), vb, simd::load(b + i)));
+            else
+                out(i, L, combine(va, simd::load(a + i), vb, V{}));
+        }
+        if (i < i1) { // a register straddling into block k + 1, or the row's tail
+            const index_t c = std::min(L, n - i);
+            out(i, c, lanewise(i, c));
+            i += c;
+        }
+    }
+    if (nt) simd::stream_fence();
+}
+
 //! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
 //! With Grad: g (+)= gscale * (softmax(x) - onehot(y)). Single read of x: an online
 //! log-sum-exp over blocks (the running max rescales the sum; the next block's maximum is taken
 //! in the loop of this block's exponentials), exponentials stored for the gradient pass (`work`,
-//! n elements) and a gradient pass (streamed when `stream`, see write_gradient); `wm` holds
+//! n elements) and a gradient pass (streamed when `stream`, see write_block_gradient); `wm` holds
 //! block_count(n) elements. Float computes exp(x - m) as 2^((x - m) / ln 2) (`simd::exp2`).
 template <class T, bool Grad, bool Acc>
 inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm,
@@ -217,11 +249,8 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
             wm[k] = static_cast<T>(wm[k] == ninf ? 0.0
                                                  : static_cast<double>(gscale) *
                                                        std::exp(static_cast<double>(wm[k]) - static_cast<double>(m)) / z);
-        write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
-            V v = block_coefficient(wm, i, c) * ld(work, i, c, T(0));
-            if (y >= i && y < i + c) v[y - i] -= gscale;
-            return v;
-        });
+        write_block_gradient<T, Acc, false>(g, n, stream, wm, work);
+        g[y] -= gscale; // the one-hot term (after the fence of the streamed pass)
     }
     return out;
 }
@@ -340,9 +369,7 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
             wm[nb + k] =
                 static_cast<T>(wm[nb + k] == ninf ? 0.0 : static_cast<double>(gscale) * pw(shift_of(wm[nb + k]) - sb) / zb);
         }
-        write_gradient<T, Acc>(g, n, stream, [&](index_t i, index_t c) {
-            return block_coefficient(wm, i, c) * ld(wa, i, c, T(0)) - block_coefficient(wm + nb, i, c) * ld(wb, i, c, T(0));
-        });
+        write_block_gradient<T, Acc, true>(g, n, stream, wm, wa, wm + nb, wb);
     }
     return out;
 }

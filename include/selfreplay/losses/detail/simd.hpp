@@ -104,6 +104,19 @@ inline bool all(mask<T> m) noexcept {
     return true;
 }
 
+//! v unchanged, through a register the compiler cannot see into: the operation that produced v
+//! is not fused into a later one (a product stays rounded whatever -ffp-contract says, so that
+//! a - b is exactly 0 when the two rounded products are equal). No instruction is emitted.
+template <class V>
+[[gnu::always_inline]] inline V rounded(V v) noexcept {
+#if defined(__SSE__)
+    __asm__("" : "+x"(v));
+#elif defined(__aarch64__)
+    __asm__("" : "+w"(v));
+#endif
+    return v;
+}
+
 //! Whether `stream` bypasses the caches (x86: non-temporal stores); elsewhere it is a store.
 #if defined(__AVX__) || defined(__SSE2__)
 inline constexpr bool can_stream = true;
