@@ -106,7 +106,8 @@ inline bool all(mask<T> m) noexcept {
 
 //! v unchanged, through a register the compiler cannot see into: the operation that produced v
 //! is not fused into a later one (a product stays rounded whatever -ffp-contract says, so that
-//! a - b is exactly 0 when the two rounded products are equal). No instruction is emitted.
+//! a - b is exactly 0 when the two rounded products are equal). No instruction is emitted. x86
+//! and AArch64; elsewhere a plain copy (fusion then follows the compiler's -ffp-contract).
 template <class V>
 [[gnu::always_inline]] inline V rounded(V v) noexcept {
 #if defined(__SSE__)
