@@ -66,6 +66,40 @@ template <class V>
     return p * std::bit_cast<V>(e);
 }
 
+//! The range reduction of `exp2_lanes` for y: n = round(max(y, -127)) held as n + 127 in the low
+//! mantissa bits of `t`, and f = y - n (exact), |f| <= 1/2.
+template <class V>
+struct exp2_reduced {
+    V t; //!< y + 1.5 * 2^23 + 127: its bits shifted left by 23 are the exponent field of 2^n
+    V f; //!< y - n
+};
+
+//! First half of `exp2_lanes`: clamps y to -127 (NaN propagates) and reduces it (4 vector
+//! operations). Split from `exp2_finish` so that a loop can software-pipeline the exponential: the
+//! reduction of its next register issued alongside the polynomial of this one (the KL kernel,
+//! losses/detail/rows.hpp).
+template <class V>
+[[gnu::always_inline]] inline exp2_reduced<V> exp2_reduce(V y) noexcept {
+    constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
+    const V yc = max_or_second(V{} - 127.0f, y);  // max(y, -127); NaN propagates
+    const V t = yc + magic;                       // n + 127 + 1.5 * 2^23
+    return {t, yc - (t - magic)};                 // f = y - n, exact
+}
+
+//! Second half of `exp2_lanes`: 2^f by the degree-5 polynomial, times 2^n from the exponent bits.
+template <class V>
+[[gnu::always_inline]] inline V exp2_finish(exp2_reduced<V> q) noexcept {
+    typedef std::int32_t ivec __attribute__((vector_size(sizeof(V))));
+    const V f = q.f;
+    V p = f * 1.3264727313e-3f + 9.6715129912e-3f;
+    p = p * f + 5.5507335812e-2f;
+    p = p * f + 2.4022242427e-1f;
+    p = p * f + 6.9314700365e-1f;
+    p = p * f + 1.0f;
+    const ivec e = std::bit_cast<ivec>(q.t) << 23; // (n + 127) << 23: 2^n (n = -127 gives +0)
+    return p * std::bit_cast<V>(e);
+}
+
 //! 2^y lane by lane for a float vector `V`, y <= 127: n = round(y), f = y - n (exact),
 //! |f| <= 1/2, 2^f by a degree-5 polynomial (the coefficients of `exp_lanes` times ln(2)^k:
 //! approximation error 1.1e-7, 2^0 = 1 exactly), times 2^n from exponent bits. Relative error
@@ -75,18 +109,7 @@ template <class V>
 //! sampling kernels compute exp(d) as 2^(d log2(e)).
 template <class V>
 [[gnu::always_inline]] inline V exp2_lanes(V y) noexcept {
-    typedef std::int32_t ivec __attribute__((vector_size(sizeof(V))));
-    constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
-    const V yc = max_or_second(V{} - 127.0f, y);  // max(y, -127); NaN propagates
-    const V t = yc + magic;                       // n + 127 + 1.5 * 2^23
-    const V f = yc - (t - magic);                 // y - n, exact
-    V p = f * 1.3264727313e-3f + 9.6715129912e-3f;
-    p = p * f + 5.5507335812e-2f;
-    p = p * f + 2.4022242427e-1f;
-    p = p * f + 6.9314700365e-1f;
-    p = p * f + 1.0f;
-    const ivec e = std::bit_cast<ivec>(t) << 23; // (n + 127) << 23: 2^n (n = -127 gives +0)
-    return p * std::bit_cast<V>(e);
+    return exp2_finish(exp2_reduce(y));
 }
 
 //! 2^y for one float with exactly the computation (and the results) of `exp2_lanes`.
