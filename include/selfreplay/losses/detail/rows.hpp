@@ -202,11 +202,18 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    auto ex = [](V d) {
+    // exp(d) (float: 2^(d log2(e)), `exp2_lanes`) as a reduction and a finish, as in kl_forward_row
+    auto reduce = [](V d) {
         if constexpr (std::is_same_v<T, float>)
-            return simd::exp2(d * 1.44269504088896341f);
+            return exp2_reduce(d * 1.44269504088896341f);
         else
-            return simd::exp(d);
+            return d;
+    };
+    auto finish = [](const auto& q) {
+        if constexpr (std::is_same_v<T, float>)
+            return exp2_finish(q);
+        else
+            return simd::exp(q);
     };
     row_value out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
@@ -222,18 +229,22 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
         V acc{}, nx = simd::splat(ninf);
         const index_t j1 = std::min(n, i1 + block_elems);
         if (j1 - i0 == 2 * block_elems) { // this block and the next are full: whole registers only
+            // software-pipelined: the reduction of register i + L issues alongside the finish of i
+            auto q = reduce(simd::load(x + i0) - vm);
             for (index_t i = i0; i < i1; i += L) {
-                nx = simd::vmax<T>(simd::load(x + i + block_elems), nx);
-                const V e = ex(simd::load(x + i) - vm);
+                const auto cur = q;
+                q = reduce(simd::load(x + (i + L < i1 ? i + L : i)) - vm); // the last "next" is unused
+                const V e = finish(cur);
                 if constexpr (Grad) simd::store(work + i, e);
                 acc += e;
+                nx = simd::vmax<T>(simd::load(x + i + block_elems), nx);
             }
         } else {
             for (index_t i = i0; i < i1; i += L) {
                 const index_t c = std::min(L, i1 - i);
                 if (const index_t j = i + block_elems; j < j1) // block k is full when block k + 1 exists
                     nx = simd::vmax<T>(ld(x, j, std::min(L, j1 - j), ninf), nx);
-                const V e = ex(ld(x, i, c, ninf) - vm);
+                const V e = finish(reduce(ld(x, i, c, ninf) - vm));
                 if constexpr (Grad) st(work, i, c, e);
                 acc += e;
             }
