@@ -195,7 +195,8 @@ inline void write_block_gradient(T* g, index_t n, bool stream, const T* ca, cons
 //! log-sum-exp over blocks (the running max rescales the sum; the next block's maximum is taken
 //! in the loop of this block's exponentials), exponentials stored for the gradient pass (`work`,
 //! n elements) and a gradient pass (streamed when `stream`, see write_block_gradient); `wm` holds
-//! block_count(n) elements. Float computes exp(x - m) as 2^((x - m) / ln 2) (`simd::exp2`).
+//! block_count(n) elements. Float computes exp(x - m) as 2^((x - m) / ln 2) (`exp2_lanes` in two
+//! halves, software-pipelined over the registers of a block).
 template <class T, bool Grad, bool Acc>
 inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gscale, T* work, T* wm,
                                    bool stream) noexcept {
@@ -273,7 +274,8 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 //! maxima of block k + 1 are taken in the loop of block k's exponentials, so that its loads
 //! overlap with arithmetic); `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient
 //! is streamed when `stream`.
-//! Float works in base 2 (u = 1 / ln 2, `simd::exp2`: no Cody-Waite step), double in base e
+//! Float works in base 2 (u = 1 / ln 2, `exp2_lanes`: no Cody-Waite step; its two halves
+//! software-pipelined over the registers of a block), double in base e
 //! (u = 1): a = s u / tau, b = r u / tau, shifted by ea, eb, the running maxima (0 until one is
 //! finite). Accumulated: za = sum 2^(a - ea), zb = sum 2^(b - eb) (e^ in double) and
 //! sum_ = sum 2^(b - eb) ((b - eb) - (a - ea)); KL = sum_ / (u zb) + log za - log zb.

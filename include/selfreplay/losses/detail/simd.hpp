@@ -154,9 +154,6 @@ inline void stream_fence() noexcept {
 //! Cody-Waite reduction, degree-5 minimax polynomial, relative error below 3e-7). Inputs below
 //! about -87.68 (including -inf) give exactly 0; NaN stays NaN.
 [[gnu::always_inline]] inline vec<float> exp(vec<float> x) noexcept { return exp_lanes(x); }
-//! 2^x lane-wise for float, x <= 127: `detail::exp2_lanes` (relative error below 3e-7).
-//! Inputs below -126.5 (including -inf) give exactly 0; NaN stays NaN.
-[[gnu::always_inline]] inline vec<float> exp2(vec<float> x) noexcept { return exp2_lanes(x); }
 //! exp(x) lane-wise for double: std::exp per lane (double is the accuracy path, not the fast one).
 inline vec<double> exp(vec<double> x) noexcept {
     for (index_t i = 0; i < lanes<double>; ++i) x[i] = std::exp(x[i]);
