@@ -318,11 +318,13 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             lo = splat(lo_s);
         };
         set_max(std::max(max_checked(x, std::min(n, softmax_block), where), m)); // the first block's maximum
-        auto ex = [&](vfloat v) {
+        // exp as a reduction and a finish (`exp2_lanes` in two halves): the block's loop issues the
+        // reduction of its next two registers alongside the finish of these two
+        auto reduce = [&](vfloat v) {
             if constexpr (fused)
-                return detail::exp2_lanes(v * log2e - cv);
+                return detail::exp2_reduce(v * log2e - cv);
             else
-                return detail::exp2_lanes((v - mv) * log2e);
+                return detail::exp2_reduce((v - mv) * log2e);
         };
         float pad[softmax_block];
         chunk_maxima.resize(blocks * chunks * W);
@@ -337,12 +339,17 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             float bm = neg_inf<float>;
             auto sweep = [&] { // the block's exponentials (one accumulator), its maximum per chunk
                 vfloat acc{}, h = splat(neg_inf<float>);
+                auto q0 = reduce(loadv(p)), q1 = reduce(loadv(p + W));
                 for (std::size_t c = 0; c < chunks; ++c) {
                     vfloat hc = splat(neg_inf<float>);
                     for (std::size_t i = c * chunk; i < (c + 1) * chunk; i += G) {
+                        const auto r0 = q0, r1 = q1;
+                        const std::size_t j = i + G < softmax_block ? i + G : i; // the last "next" is unused
+                        q0 = reduce(loadv(p + j));
+                        q1 = reduce(loadv(p + j + W));
                         const vfloat v0 = loadv(p + i), v1 = loadv(p + i + W);
                         hc = detail::max_or_second(hc, detail::max_or_second(v0, v1));
-                        acc += ex(v0) + ex(v1);
+                        acc += detail::exp2_finish(r0) + detail::exp2_finish(r1);
                     }
                     storev(chunk_maxima.data() + (b * chunks + c) * W, hc);
                     h = detail::max_or_second(h, hc);
