@@ -77,7 +77,7 @@ struct exp2_reduced {
 //! First half of `exp2_lanes`: clamps y to -127 (NaN propagates) and reduces it (4 vector
 //! operations). Split from `exp2_finish` so that a loop can software-pipeline the exponential: the
 //! reduction of its next register issued alongside the polynomial of this one (the KL and
-//! cross-entropy kernels, losses/detail/rows.hpp).
+//! cross-entropy kernels, losses/detail/rows.hpp, and top-p's `softmax_blocks`, sampling/kernels.hpp).
 template <class V>
 [[gnu::always_inline]] inline exp2_reduced<V> exp2_reduce(V y) noexcept {
     constexpr float magic = 12582912.0f + 127.0f; // 1.5 * 2^23 + 127
