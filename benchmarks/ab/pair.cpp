@@ -62,12 +62,16 @@ int main(int argc, char** argv) {
         tb.push_back(time(side_b, gb, vb));
         ratio.push_back(tb.back() / ta.back());
     }
-    double diff = 0;
+    double diff = 0; // top-p writes no gradient: the token sums (the values) are the comparison
     for (std::size_t i = 0; i < n; ++i) diff = std::max(diff, static_cast<double>(std::fabs(ga[i] - gb[i])));
     for (auto* v : {&ta, &tb, &ratio}) std::sort(v->begin(), v->end());
     const std::size_t m = ratio.size() / 2, q1 = ratio.size() / 4, q3 = (3 * ratio.size()) / 4;
     std::printf("%ld x %ld, %d rounds of %ld calls (%s): A min %.1f median %.1f | B min %.1f median %.1f | "
-                "B / A median %.3f, quartiles %.3f-%.3f | values %.9g, %.9g | largest gradient difference %.3g\n",
+                "B / A median %.3f, quartiles %.3f-%.3f | %s %.9g, %.9g",
                 rows, vocab, rounds, calls, sampling ? "us per token" : "ms per 1024 x 32000 elements", ta[0], ta[m],
-                tb[0], tb[m], ratio[m], ratio[q1], ratio[q3], va, vb, diff);
+                tb[0], tb[m], ratio[m], ratio[q1], ratio[q3], sampling ? "token sums" : "values", va, vb);
+    if (sampling)
+        std::printf(" (%s)\n", va == vb ? "equal" : "DIFFERENT");
+    else
+        std::printf(" | largest gradient difference %.3g\n", diff);
 }

@@ -190,6 +190,25 @@ inline void write_block_gradient(T* g, index_t n, bool stream, const T* ca, cons
     if (nt) simd::stream_fence();
 }
 
+//! The block kernels' exponential in its exponent unit u^x (float: u = 2, `exp2_lanes`; double:
+//! u = e, std::exp per lane), in two halves so that their loops can software-pipeline it:
+//! `unit_exp_reduce` (float: `exp2_reduce`; double: x itself) and `unit_exp_finish` (float:
+//! `exp2_finish`; double: std::exp).
+template <class T>
+[[gnu::always_inline]] inline auto unit_exp_reduce(simd::vec<T> x) noexcept {
+    if constexpr (std::is_same_v<T, float>)
+        return exp2_reduce(x);
+    else
+        return x;
+}
+template <class T, class Q>
+[[gnu::always_inline]] inline simd::vec<T> unit_exp_finish(const Q& q) noexcept {
+    if constexpr (std::is_same_v<T, float>)
+        return exp2_finish(q);
+    else
+        return simd::exp(q);
+}
+
 //! Cross-entropy of one row x[0, n) against target y: logsumexp(x) - x[y].
 //! With Grad: g (+)= gscale * (softmax(x) - onehot(y)). Single read of x: an online
 //! log-sum-exp over blocks (the running max rescales the sum; the next block's maximum is taken
@@ -203,19 +222,14 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
     using V = simd::vec<T>;
     constexpr index_t L = simd::lanes<T>;
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    // exp(d) (float: 2^(d log2(e)), `exp2_lanes`) as a reduction and a finish, as in kl_forward_row
+    // exp(d) = u^(d / ln u): float 2^(d log2(e)), double e^d
     auto reduce = [](V d) {
         if constexpr (std::is_same_v<T, float>)
-            return exp2_reduce(d * 1.44269504088896341f);
+            return unit_exp_reduce<T>(d * 1.44269504088896341f);
         else
-            return d;
+            return unit_exp_reduce<T>(d);
     };
-    auto finish = [](const auto& q) {
-        if constexpr (std::is_same_v<T, float>)
-            return exp2_finish(q);
-        else
-            return simd::exp(q);
-    };
+    auto finish = [](const auto& q) { return unit_exp_finish<T>(q); };
     row_value out;
     const double target_logit = static_cast<double>(x[y]); // read before g (which may alias x) is written
     T m = ninf;
@@ -288,19 +302,8 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     constexpr bool base2 = std::is_same_v<T, float>;
     constexpr double unit = base2 ? 1.4426950408889634 : 1.0; // u: logits to exponent units
     auto pw = [](double x) { return base2 ? std::exp2(x) : std::exp(x); };
-    // the exponential (float: 2^x, `exp2_lanes`; double: e^x) as a reduction and a finish
-    auto reduce = [](V x) {
-        if constexpr (base2)
-            return exp2_reduce(x);
-        else
-            return x;
-    };
-    auto finish = [](const auto& q) {
-        if constexpr (base2)
-            return exp2_finish(q);
-        else
-            return simd::exp(q);
-    };
+    auto reduce = [](V x) { return unit_exp_reduce<T>(x); }; // u^x in two halves
+    auto finish = [](const auto& q) { return unit_exp_finish<T>(q); };
     const T itu = static_cast<T>(static_cast<double>(inv_tau) * unit);
     const V it = simd::splat(itu);
     // a = s u / tau - shift in one multiply-add (the product is exact inside it); float without
