@@ -3,6 +3,7 @@
 // (strided, Eigen), accumulate/scale, in-place gradients, the k1/k2/k3 estimators.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
@@ -407,4 +408,123 @@ TEST_CASE("streamed (non-temporal) gradient writes equal cached ones at any alig
         CHECK(ce.value == ce_ref.value);
         CHECK(std::equal(ref.begin(), ref.end(), g));
     }
+}
+
+namespace {
+
+// Forward KL(softmax(r / tau) || softmax(s / tau)) and its gradient (q - p) in long double, by the
+// textbook two-pass formulas: the truth for the row kernel's online, optimistic-shift evaluation.
+template <class T>
+long double brute_kl_forward(const std::vector<T>& s, const std::vector<T>& r, double tau, std::vector<long double>& grad) {
+    const auto n = s.size();
+    auto log_softmax = [&](const std::vector<T>& x) {
+        long double m = -std::numeric_limits<long double>::infinity();
+        for (T v : x) m = std::max(m, static_cast<long double>(v) / tau);
+        long double z = 0;
+        for (T v : x) z += std::exp(static_cast<long double>(v) / tau - m);
+        std::vector<long double> out(n);
+        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<long double>(x[i]) / tau - m - std::log(z);
+        return out;
+    };
+    const auto lq = log_softmax(s), lp = log_softmax(r);
+    long double kl = 0;
+    grad.assign(n, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const long double p = std::exp(lp[i]), q = std::exp(lq[i]);
+        if (p > 0) kl += p * (lp[i] - lq[i]);
+        grad[i] = q - p;
+    }
+    return kl;
+}
+
+template <class T>
+void check_kl_row_against_brute_force(const std::vector<T>& s, const std::vector<T>& r, double tau) {
+    namespace d = sr::detail;
+    const auto n = static_cast<index_t>(s.size());
+    std::vector<T> g(s.size()), wa(s.size()), wb(s.size()), wm(2 * static_cast<std::size_t>(d::block_count(n)));
+    const auto got = d::kl_forward_row<T, true, false>(s.data(), r.data(), n, static_cast<T>(1.0 / tau), g.data(), T(1),
+                                                       wa.data(), wb.data(), wm.data(), false);
+    REQUIRE(got.status == d::row_status::ok);
+    std::vector<long double> want_g;
+    const long double want = brute_kl_forward(s, r, tau, want_g);
+    const double rtol = std::is_same_v<T, double> ? 1e-9 : 1e-5;
+    CHECK(std::abs(got.value - static_cast<double>(want)) <= rtol * std::max(1.0, std::abs(static_cast<double>(want))));
+    long double gmax = 0, err = 0;
+    for (std::size_t i = 0; i < g.size(); ++i) {
+        gmax = std::max(gmax, std::abs(want_g[i]));
+        err = std::max(err, std::abs(static_cast<long double>(g[i]) - want_g[i]));
+    }
+    CHECK(static_cast<double>(err) <= rtol * static_cast<double>(gmax));
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("forward KL rows over many blocks match a brute-force evaluation whatever block sets the maximum",
+                   "[losses][detail]", float, double) {
+    // Rows of 4.5 blocks (block_elems = 1024): the kernel shifts each block by the maxima known so
+    // far and takes a block's own maxima only when its sum of exponentials shows it needs them.
+    using T = TestType;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const std::size_t n = 4600;
+    auto s = randn<T>(n, 501, 3.0), r = randn<T>(n, 502, 3.0);
+    SECTION("no block far above the first") { check_kl_row_against_brute_force(s, r, 1.0); }
+    SECTION("spikes in later blocks, far above the first block's maxima (the block is computed again)") {
+        s[1500] = 200;
+        r[1600] = 150;
+        s[3000] = 260;
+        r[4590] = 400; // in the partial last block
+        check_kl_row_against_brute_force(s, r, 1.0);
+        check_kl_row_against_brute_force(s, r, 0.7);
+    }
+    SECTION("a slow rise: every block a few units above the last, none far enough to be computed again") {
+        for (std::size_t i = 0; i < n; ++i) {
+            s[i] += static_cast<T>(15.0 * static_cast<double>(i) / n);
+            r[i] += static_cast<T>(12.0 * static_cast<double>(i) / n);
+        }
+        check_kl_row_against_brute_force(s, r, 1.0);
+    }
+    SECTION("a masked first block (-inf in both rows): the shift is set by the first finite block") {
+        for (std::size_t i = 0; i < 1024; ++i) s[i] = r[i] = ninf;
+        s[2000] = -80; // far below the rest: a shift of 0 would not do either
+        check_kl_row_against_brute_force(s, r, 1.0);
+    }
+    SECTION("the reference's first two blocks masked, the student's not") {
+        for (std::size_t i = 0; i < 2048; ++i) r[i] = ninf;
+        check_kl_row_against_brute_force(s, r, 1.0);
+    }
+    SECTION("logits of magnitude 1e4, the large ones only in the third block") {
+        for (std::size_t i = 0; i < n; ++i) {
+            const T big = i >= 2048 && i < 3072 ? T(1e4) : T(-1e4);
+            s[i] += big;
+            r[i] += big;
+        }
+        check_kl_row_against_brute_force(s, r, 1.0);
+        check_kl_row_against_brute_force(s, r, 2.5);
+    }
+}
+
+TEST_CASE("forward KL is +inf when the student masks, in a later block, a token the reference allows", "[losses]") {
+    // (the reference's probability there is p > 0, the student's q = 0)
+    namespace d = sr::detail;
+    auto s = randn<float>(3000, 511, 3.0), r = randn<float>(3000, 512, 3.0);
+    s[2500] = -std::numeric_limits<float>::infinity();
+    std::vector<float> g(3000), wa(3000), wb(3000), wm(6);
+    const auto kl = d::kl_forward_row<float, true, false>(s.data(), r.data(), 3000, 1.0f, g.data(), 1.0f, wa.data(),
+                                                          wb.data(), wm.data(), false);
+    CHECK(kl.status == d::row_status::ok);
+    CHECK(std::isinf(kl.value));
+    CHECK(kl.value > 0);
+    // also where the reference's probability is positive but below float's range (2^b underflows to 0)
+    r[2500] = -1e4f;
+    const auto tiny = d::kl_forward_row<float, true, false>(s.data(), r.data(), 3000, 1.0f, g.data(), 1.0f, wa.data(),
+                                                            wb.data(), wm.data(), false);
+    CHECK(tiny.status == d::row_status::ok);
+    CHECK(std::isinf(tiny.value));
+    CHECK(tiny.value > 0);
+    // and not where both rows have -inf
+    r[2500] = -std::numeric_limits<float>::infinity();
+    const auto both = d::kl_forward_row<float, true, false>(s.data(), r.data(), 3000, 1.0f, g.data(), 1.0f, wa.data(),
+                                                            wb.data(), wm.data(), false);
+    CHECK(std::isfinite(both.value));
+    CHECK(both.value >= 0);
 }

@@ -66,6 +66,18 @@ template <class V>
     return p * std::bit_cast<V>(e);
 }
 
+//! x < hi ? x : hi lane by lane (so a NaN x is returned): one minps on x86 (see `max_or_second`).
+template <class V>
+[[gnu::always_inline]] inline V min_or_second(V hi, V x) noexcept {
+#if defined(__AVX__)
+    if constexpr (sizeof(V) == 32) return std::bit_cast<V>(_mm256_min_ps(std::bit_cast<__m256>(hi), std::bit_cast<__m256>(x)));
+#endif
+#if defined(__SSE__)
+    if constexpr (sizeof(V) == 16) return std::bit_cast<V>(_mm_min_ps(std::bit_cast<__m128>(hi), std::bit_cast<__m128>(x)));
+#endif
+    return hi < x ? hi : x;
+}
+
 //! The range reduction of `exp2_lanes` for y: n = round(max(y, -127)) held as n + 127 in the low
 //! mantissa bits of `t`, and f = y - n (exact), |f| <= 1/2.
 template <class V>

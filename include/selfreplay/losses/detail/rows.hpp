@@ -284,15 +284,25 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 
 //! Forward KL(p || q) for one row, p = softmax(r / tau) (reference), q = softmax(s / tau)
 //! (student): sum_v p_v (log p_v - log q_v). With Grad: g (+)= gscale * (q - p) (gscale includes
-//! 1 / tau). Single read of s and r (online log-sum-exps over blocks, as cross_entropy_row; the
-//! maxima of block k + 1 are taken in the loop of block k's exponentials, so that its loads
-//! overlap with arithmetic); `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient
-//! is streamed when `stream`.
-//! Float works in base 2 (u = 1 / ln 2, `exp2_lanes`: no Cody-Waite step; its two halves
-//! software-pipelined over the registers of a block), double in base e
-//! (u = 1): a = s u / tau, b = r u / tau, shifted by ea, eb, the running maxima (0 until one is
-//! finite). Accumulated: za = sum 2^(a - ea), zb = sum 2^(b - eb) (e^ in double) and
-//! sum_ = sum 2^(b - eb) ((b - eb) - (a - ea)); KL = sum_ / (u zb) + log za - log zb.
+//! 1 / tau). `wa`, `wb` hold n elements each, `wm` 2 * block_count(n); the gradient is streamed when
+//! `stream`.
+//!
+//! One read of s and r from memory: online log-sum-exps over blocks of `block_elems` with an
+//! optimistic shift. Float works in base 2 (u = 1 / ln 2, `exp2_lanes`, its two halves
+//! software-pipelined over the registers of a block), double in base e (u = 1): a = s u / tau - sa,
+//! b = r u / tau - sb, where the shifts sa, sb are the scaled maxima of the blocks whose maxima were
+//! taken so far (block 0's; 0 while they are -inf). A block is computed with the shifts as they
+//! are, without a scan for its maxima; its exponents above the shift are clamped at 128 (float), so
+//! that one too large makes its sum +inf. Only when the block's sum of student or reference
+//! exponentials reaches 2^32 (some exponent at least 22 units above its shift), or a shift is still
+//! unset, are the block's maxima taken (from L1), the shifts raised, the sums rescaled and the block
+//! computed again. Hence every stored exponential is below 2^32, za, zb >= 1 (the element that set
+//! a shift gives 1), and on LM-like rows, whose first block's maximum is within a few units of the
+//! row's, no block is computed twice. (Scanning every block for its maxima, inside the loop of the
+//! previous block's exponentials, cost two loads, two maxima and two registers per register of that
+//! loop, which then no longer fit x86-64's 16 vector registers.)
+//! Accumulated: za = sum 2^a, zb = sum 2^b (e^ in double) and sum_ = sum 2^b (b - a);
+//! KL = sum_ / (u zb) + log za - log zb, +inf where the student has -inf and the reference does not.
 template <class T, bool Grad, bool Acc>
 inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T* g, T gscale, T* wa, T* wb,
                                 T* wm, bool stream) noexcept {
@@ -301,11 +311,19 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     constexpr T ninf = -std::numeric_limits<T>::infinity();
     constexpr bool base2 = std::is_same_v<T, float>;
     constexpr double unit = base2 ? 1.4426950408889634 : 1.0; // u: logits to exponent units
+    constexpr double redo_sum = 4294967296.0;                 // 2^32: a block sum this large is recomputed
     auto pw = [](double x) { return base2 ? std::exp2(x) : std::exp(x); };
-    auto reduce = [](V x) { return unit_exp_reduce<T>(x); }; // u^x in two halves
+    // u^x in two halves; float exponents above 128 are clamped there (2^128 = +inf), so that the
+    // bits of 2^n do not wrap
+    auto reduce = [](V x) {
+        if constexpr (base2)
+            return unit_exp_reduce<T>(min_or_second(simd::splat(T(128)), x));
+        else
+            return unit_exp_reduce<T>(x);
+    };
     auto finish = [](const auto& q) { return unit_exp_finish<T>(q); };
     const T itu = static_cast<T>(static_cast<double>(inv_tau) * unit);
-    const V it = simd::splat(itu);
+    const V it = simd::splat(itu), lowest = simd::splat(std::numeric_limits<T>::lowest());
     // a = s u / tau - shift in one multiply-add (the product is exact inside it); float without
     // FMA subtracts the raw maximum first instead, as the rounding of s u / tau alone would cost
     // |s| 6e-8 (3e-4 relative at |s| = 1e4). The shift is then max * (u / tau) exactly (in double).
@@ -315,78 +333,80 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     constexpr bool sub_first = base2;
 #endif
     auto shift_of = [&](T m) {
-        return sub_first ? static_cast<double>(m) * static_cast<double>(itu) : static_cast<double>(m * itu);
+        return m == ninf ? 0.0 : sub_first ? static_cast<double>(m) * static_cast<double>(itu) : static_cast<double>(m * itu);
     };
-    T ms = ninf, mr = ninf;         // running maxima of the raw logits
-    double sa = 0, sb = 0;          // the shifts in use (scaled maxima, 0 while -inf)
+    T ms = block_max(s, 0, std::min(n, block_elems)), mr = block_max(r, 0, std::min(n, block_elems)); // the shifts' maxima
+    double sa = shift_of(ms), sb = shift_of(mr); // the shifts in use
     double za = 0, zb = 0, sum = 0;
     const index_t nb = block_count(n);
-    T next_s = block_max(s, 0, std::min(n, block_elems)), next_r = block_max(r, 0, std::min(n, block_elems));
     for (index_t k = 0, i0 = 0; i0 < n; i0 += block_elems, ++k) {
         const index_t i1 = std::min(n, i0 + block_elems);
-        ms = std::max(ms, next_s);
-        mr = std::max(mr, next_r);
-        const double nsa = ms == ninf ? 0.0 : shift_of(ms);
-        const double nsb = mr == ninf ? 0.0 : shift_of(mr);
-        if (zb > 0 && (nsa != sa || nsb != sb)) {
-            const double f = pw(sb - nsb);
-            sum = f * (sum + zb * ((sb - nsb) - (sa - nsa)));
-            zb *= f;
-        }
-        if (za > 0 && nsa != sa) za *= pw(sa - nsa);
-        sa = nsa;
-        sb = nsb;
-        const V va = simd::splat(sub_first ? (ms == ninf ? T(0) : ms) : static_cast<T>(sa));
-        const V vb = simd::splat(sub_first ? (mr == ninf ? T(0) : mr) : static_cast<T>(sb));
-        V acc_a{}, acc_b{}, acc_s{};
-        V nx_s = simd::splat(ninf), nx_r = nx_s; // maxima of the next block [i1, j1)
-        const index_t j1 = std::min(n, i1 + block_elems);
-        // one register in two halves: `front` scales both rows and reduces the exponents' arguments,
-        // `back` finishes the exponentials and accumulates (and stores) them
-        auto front = [&](V xs, V xr) {
-            const V a = sub_first ? (xs - va) * it : xs * it - va;
-            const V b = sub_first ? (xr - vb) * it : xr * it - vb;
-            return std::tuple{reduce(a), reduce(b), b - a};
-        };
-        auto back = [&](index_t i, const auto& q, index_t c) {
-            const auto& [qa, qb, d] = q;
-            const V ea = finish(qa), eb = finish(qb);
-            acc_a += ea;
-            acc_b += eb;
-            acc_s += simd::select<T>(eb > T(0), eb * d, V{});
-            if constexpr (Grad) {
-                st(wa, i, c, ea);
-                st(wb, i, c, eb);
+        for (bool maxima_taken = k == 0;;) {
+            if (!maxima_taken && (ms == ninf || mr == ninf)) { // no shift yet: this block's maxima first
+                ms = std::max(ms, block_max(s, i0, i1));
+                mr = std::max(mr, block_max(r, i0, i1));
+                maxima_taken = true;
             }
-        };
-        if (j1 - i0 == 2 * block_elems) { // this block and the next are full: whole registers only
-            // software-pipelined: the front of register i + L issues alongside the back of i (on
-            // Zen 3, 8% fewer cycles per register than the two in sequence, rows in L1)
-            auto q = front(simd::load(s + i0), simd::load(r + i0));
-            for (index_t i = i0; i < i1; i += L) {
-                const auto cur = q;
-                const index_t j = i + L < i1 ? i + L : i; // the last register's "next" is itself (unused)
-                q = front(simd::load(s + j), simd::load(r + j));
-                back(i, cur, L);
-                nx_s = simd::vmax<T>(simd::load(s + i + block_elems), nx_s);
-                nx_r = simd::vmax<T>(simd::load(r + i + block_elems), nx_r);
+            const double nsa = shift_of(ms), nsb = shift_of(mr);
+            if (zb > 0 && (nsa != sa || nsb != sb)) {
+                const double f = pw(sb - nsb);
+                sum = f * (sum + zb * ((sb - nsb) - (sa - nsa)));
+                zb *= f;
             }
-        } else {
-            for (index_t i = i0; i < i1; i += L) {
-                const index_t c = std::min(L, i1 - i);
-                if (const index_t j = i + block_elems; j < j1) { // block k is full when block k + 1 exists
-                    const index_t cj = std::min(L, j1 - j);
-                    nx_s = simd::vmax<T>(ld(s, j, cj, ninf), nx_s);
-                    nx_r = simd::vmax<T>(ld(r, j, cj, ninf), nx_r);
+            if (za > 0 && nsa != sa) za *= pw(sa - nsa);
+            sa = nsa;
+            sb = nsb;
+            const V va = simd::splat(sub_first ? (ms == ninf ? T(0) : ms) : static_cast<T>(sa));
+            const V vb = simd::splat(sub_first ? (mr == ninf ? T(0) : mr) : static_cast<T>(sb));
+            V acc_a{}, acc_b{}, acc_s{};
+            // one register in two halves: `front` scales both rows and reduces the exponents' arguments,
+            // `back` finishes the exponentials and accumulates (and stores) them
+            // (b - a is -inf or NaN only where b = -inf, 2^b = 0: there it becomes the lowest finite
+            // value, whose product with 0 is 0; where a = -inf and b is finite it is +inf)
+            auto front = [&](V xs, V xr) {
+                const V a = sub_first ? (xs - va) * it : xs * it - va;
+                const V b = sub_first ? (xr - vb) * it : xr * it - vb;
+                return std::tuple{reduce(a), reduce(b), simd::at_least<T>(b - a, lowest)};
+            };
+            auto back = [&](index_t i, const auto& q, index_t c) {
+                const auto& [qa, qb, d] = q;
+                const V ea = finish(qa), eb = finish(qb);
+                acc_a += ea;
+                acc_b += eb;
+                acc_s += eb * d;
+                if constexpr (Grad) {
+                    st(wa, i, c, ea);
+                    st(wb, i, c, eb);
                 }
-                back(i, front(ld(s, i, c, ninf), ld(r, i, c, ninf)), c);
+            };
+            if (i1 - i0 == block_elems) { // a full block: whole registers only
+                // software-pipelined: the front of register i + L issues alongside the back of i (on
+                // Zen 3, 8% fewer cycles per register than the two in sequence, rows in L1)
+                auto q = front(simd::load(s + i0), simd::load(r + i0));
+                for (index_t i = i0; i < i1; i += L) {
+                    const auto cur = q;
+                    const index_t j = i + L < i1 ? i + L : i; // the last register's "next" is itself (unused)
+                    q = front(simd::load(s + j), simd::load(r + j));
+                    back(i, cur, L);
+                }
+            } else {
+                for (index_t i = i0; i < i1; i += L) {
+                    const index_t c = std::min(L, i1 - i);
+                    back(i, front(ld(s, i, c, ninf), ld(r, i, c, ninf)), c);
+                }
             }
+            const double ba = simd::hsum<T>(acc_a), bb = simd::hsum<T>(acc_b);
+            if (!maxima_taken && !(ba < redo_sum && bb < redo_sum)) { // (NaN too: computed again once)
+                ms = std::max(ms, block_max(s, i0, i1));
+                mr = std::max(mr, block_max(r, i0, i1));
+                maxima_taken = true;
+                continue;
+            }
+            za += ba;
+            zb += bb;
+            sum += simd::hsum<T>(acc_s);
+            break;
         }
-        next_s = simd::hmax<T>(nx_s);
-        next_r = simd::hmax<T>(nx_r);
-        za += simd::hsum<T>(acc_a);
-        zb += simd::hsum<T>(acc_b);
-        sum += simd::hsum<T>(acc_s);
         if constexpr (Grad) { // the maxima behind this block's shifts: student's in wm[k], reference's in wm[nb + k]
             wm[k] = ms;
             wm[nb + k] = mr;
@@ -397,7 +417,9 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
     if (ms == ninf) return {0, row_status::first_all_neg_inf};
     if (mr == ninf) return {0, row_status::second_all_neg_inf};
     row_value out;
-    out.value = sum / (unit * zb) + std::log(za) - std::log(zb);
+    // a NaN sum comes from 0 * +inf: a = -inf where b is finite but 2^b underflowed to 0; p > 0 there
+    // while q = 0, so the divergence is +inf (as where 2^b > 0, whose product is +inf)
+    out.value = std::isnan(sum) ? std::numeric_limits<double>::infinity() : sum / (unit * zb) + std::log(za) - std::log(zb);
     if constexpr (Grad) {
         // wm: block maxima -> gradient coefficients gscale * u^(shift_k - final shift) / z
         for (index_t k = 0; k < nb; ++k) {
