@@ -6,25 +6,57 @@
 
 #include <bit>
 #include <cstdint>
+#include <type_traits>
 
-#if defined(__AVX__) || defined(__SSE__)
+#if defined(__AVX__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
 namespace selfreplay::detail {
 
-//! lo > x ? lo : x lane by lane (so a NaN x is returned): one maxps on x86, whose semantics
-//! (the second operand when the comparison is false or unordered) GCC does not infer from the
-//! ternary.
-template <class V>
-[[gnu::always_inline]] inline V max_or_second(V lo, V x) noexcept {
+//! a > b ? a : b (Max) or a < b ? a : b lane by lane, for float or double vectors: the second
+//! operand wherever the comparison is false or unordered, as x86's maxps / minps / maxpd / minpd,
+//! which this emits (GCC does not infer them from the ternary).
+template <bool Max, class V>
+[[gnu::always_inline]] inline V extremum_or_second(V a, V b) noexcept {
+    using E = std::remove_cvref_t<decltype(a[0])>;
+    static_assert(std::is_same_v<E, float> || std::is_same_v<E, double>);
 #if defined(__AVX__)
-    if constexpr (sizeof(V) == 32) return std::bit_cast<V>(_mm256_max_ps(std::bit_cast<__m256>(lo), std::bit_cast<__m256>(x)));
+    if constexpr (sizeof(V) == 32 && std::is_same_v<E, float>) {
+        const __m256 x = std::bit_cast<__m256>(a), y = std::bit_cast<__m256>(b);
+        return std::bit_cast<V>(Max ? _mm256_max_ps(x, y) : _mm256_min_ps(x, y));
+    } else if constexpr (sizeof(V) == 32) {
+        const __m256d x = std::bit_cast<__m256d>(a), y = std::bit_cast<__m256d>(b);
+        return std::bit_cast<V>(Max ? _mm256_max_pd(x, y) : _mm256_min_pd(x, y));
+    }
 #endif
-#if defined(__SSE__)
-    if constexpr (sizeof(V) == 16) return std::bit_cast<V>(_mm_max_ps(std::bit_cast<__m128>(lo), std::bit_cast<__m128>(x)));
+#if defined(__SSE2__)
+    if constexpr (sizeof(V) == 16 && std::is_same_v<E, float>) {
+        const __m128 x = std::bit_cast<__m128>(a), y = std::bit_cast<__m128>(b);
+        return std::bit_cast<V>(Max ? _mm_max_ps(x, y) : _mm_min_ps(x, y));
+    } else if constexpr (sizeof(V) == 16) {
+        const __m128d x = std::bit_cast<__m128d>(a), y = std::bit_cast<__m128d>(b);
+        return std::bit_cast<V>(Max ? _mm_max_pd(x, y) : _mm_min_pd(x, y));
+    }
 #endif
-    return lo > x ? lo : x;
+    if constexpr (Max)
+        return a > b ? a : b;
+    else
+        return a < b ? a : b;
+}
+
+//! a > b ? a : b lane by lane: max_or_second(lo, x) is max(x, lo) with NaN x kept,
+//! max_or_second(x, lo) the same with NaN x replaced by lo. One maxps / maxpd on x86.
+template <class V>
+[[gnu::always_inline]] inline V max_or_second(V a, V b) noexcept {
+    return extremum_or_second<true>(a, b);
+}
+
+//! a < b ? a : b lane by lane: min_or_second(hi, x) is min(x, hi) with NaN x kept. One minps /
+//! minpd on x86.
+template <class V>
+[[gnu::always_inline]] inline V min_or_second(V a, V b) noexcept {
+    return extremum_or_second<false>(a, b);
 }
 
 //! exp(x) lane by lane for a float vector `V` (GCC/Clang vector extension), for x <= 88.
@@ -64,18 +96,6 @@ template <class V>
     p = p * r + 1.0f;
     const ivec e = std::bit_cast<ivec>(t) << 23; // (n + 127) << 23: 2^n (n = -127 gives +0)
     return p * std::bit_cast<V>(e);
-}
-
-//! x < hi ? x : hi lane by lane (so a NaN x is returned): one minps on x86 (see `max_or_second`).
-template <class V>
-[[gnu::always_inline]] inline V min_or_second(V hi, V x) noexcept {
-#if defined(__AVX__)
-    if constexpr (sizeof(V) == 32) return std::bit_cast<V>(_mm256_min_ps(std::bit_cast<__m256>(hi), std::bit_cast<__m256>(x)));
-#endif
-#if defined(__SSE__)
-    if constexpr (sizeof(V) == 16) return std::bit_cast<V>(_mm_min_ps(std::bit_cast<__m128>(hi), std::bit_cast<__m128>(x)));
-#endif
-    return hi < x ? hi : x;
 }
 
 //! The range reduction of `exp2_lanes` for y: n = round(max(y, -127)) held as n + 127 in the low

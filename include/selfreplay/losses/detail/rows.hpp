@@ -299,9 +299,10 @@ inline row_value cross_entropy_row(const T* x, index_t n, index_t y, T* g, T gsc
 //! computed again. Hence every stored exponential is below 2^32 and za, zb >= 1 (the element that
 //! set a shift gives 1). A block is computed twice only where its maximum exceeds the shift by
 //! about 22 units or more (15 nats at tau = 1): never on the benchmark's rows; on a row that keeps
-//! rising that fast from block to block (a small temperature), up to every block. (Scanning every block for its maxima, inside the loop of the
-//! previous block's exponentials, cost two loads, two maxima and two registers per register of that
-//! loop, which then no longer fit x86-64's 16 vector registers.)
+//! rising that fast from block to block (a small temperature), up to every block. (Scanning every
+//! block for its maxima, inside the loop of the previous block's exponentials, cost two loads, two
+//! maxima and two registers per register of that loop, which then no longer fit x86-64's 16
+//! vector registers.)
 //! Accumulated: za = sum 2^a, zb = sum 2^b (e^ in double) and sum_ = sum 2^b (b - a);
 //! KL = sum_ / (u zb) + log za - log zb, +inf where the student has -inf and the reference does not.
 template <class T, bool Grad, bool Acc>
@@ -367,7 +368,7 @@ inline row_value kl_forward_row(const T* s, const T* r, index_t n, T inv_tau, T*
             auto front = [&](V xs, V xr) {
                 const V a = sub_first ? (xs - va) * it : xs * it - va;
                 const V b = sub_first ? (xr - vb) * it : xr * it - vb;
-                return std::tuple{reduce(a), reduce(b), simd::at_least<T>(b - a, lowest)};
+                return std::tuple{reduce(a), reduce(b), max_or_second(b - a, lowest)};
             };
             auto back = [&](index_t i, const auto& q, index_t c) {
                 const auto& [qa, qb, d] = q;

@@ -83,20 +83,6 @@ template <class T>
 inline vec<T> vmax(vec<T> a, vec<T> b) noexcept {
     return a > b ? a : b;
 }
-//! x > lo ? x : lo lane by lane, so NaN lanes give lo: one maxps / maxpd on x86 (which returns
-//! the second operand when the comparison is false or unordered; GCC does not infer it from the
-//! ternary).
-template <class T>
-[[gnu::always_inline]] inline vec<T> at_least(vec<T> x, vec<T> lo) noexcept {
-#if defined(__AVX__)
-    if constexpr (register_bytes == 32 && std::is_same_v<T, float>) return _mm256_max_ps(x, lo);
-    if constexpr (register_bytes == 32 && std::is_same_v<T, double>) return _mm256_max_pd(x, lo);
-#elif defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>) return _mm_max_ps(x, lo);
-    if constexpr (std::is_same_v<T, double>) return _mm_max_pd(x, lo);
-#endif
-    return x > lo ? x : lo;
-}
 //! Sum of the lanes in double, in lane order (deterministic).
 template <class T>
 inline double hsum(vec<T> v) noexcept {
