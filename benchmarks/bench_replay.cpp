@@ -74,7 +74,7 @@ problem& tiny() {
 struct composed {
     problem& p;
     sr::strategy<sr::reservoir_buffer, sr::mixer_sum<sr::replace<>, sr::kl_pre<>>> strat{
-        .source = p.buffer(), .mixer = sr::replace{.fraction = 0.25} + sr::kl_pre{.coefficient = 10.0}};
+        .source = p.buffer(), .mixer = sr::replace<>{.fraction = 0.25} + sr::kl_pre<>{.coefficient = 10.0}};
     sr::objective_inputs<float> in{.train_tokens = sr::make_view(p.x.data(), {p.B, p.L}),
                                    .student_train_logits = sr::make_view(p.theta_x.data(), {p.B * p.L, p.V}),
                                    .replay_tokens = sr::make_view(p.r.data(), {p.R, p.L}),

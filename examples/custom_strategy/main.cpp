@@ -127,7 +127,7 @@ int main() {
     std::printf("%-22s %-22s %10s %10s %12s\n", "source", "mixer", "train_ntp", "total", "old loss");
     sr::for_each_strategy(
         hana::make_tuple(generated, remembered),
-        hana::make_tuple(sr::no_replay{}, sr::ntp_pre{.coefficient = 1.0}, zloss_and_ntp_replay{}),
+        hana::make_tuple(sr::no_replay{}, sr::ntp_pre<>{.coefficient = 1.0}, zloss_and_ntp_replay{}),
         hana::make_tuple(sr::warmup_constant{.peak = 20.0, .warmup_steps = 20}), [&](auto& strat) {
             bigram theta = pi;
             std::vector<std::int32_t> r(static_cast<std::size_t>(R * L));

@@ -4,6 +4,8 @@
 # The Debian 12 packages every build needs (compiler, CMake, Eigen, xtensor, Boost, Catch2, benchmark;
 # python3 runs benchmarks/compare-peers, which ctest smoke-tests).
 SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-dev catch2 libbenchmark-dev python3)
+# scripts/test also builds everything with a second compiler.
+SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14)
 
 # ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
 # As root it installs them; otherwise it prints the exact command and exits with status 1.

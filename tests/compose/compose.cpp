@@ -106,7 +106,7 @@ TEST_CASE("for_each_strategy instantiates one strategy per combination of policy
     int calls = 0;
     std::set<std::string> names;
     sr::for_each_strategy(hana::make_tuple(res, counting_source{}),
-                          hana::make_tuple(sr::ntp_pre{.coefficient = 10.0}, sr::kl_pre{.coefficient = 3.0}, my_mixer{}),
+                          hana::make_tuple(sr::ntp_pre<>{.coefficient = 10.0}, sr::kl_pre<>{.coefficient = 3.0}, my_mixer{}),
                           hana::make_tuple(sr::constant{.value = 1e-3}), [&](auto& strat) {
                               ++calls;
                               CHECK(strat.step == 0);
@@ -121,7 +121,7 @@ TEST_CASE("for_each_strategy instantiates one strategy per combination of policy
                           });
     CHECK(calls == 6);
     // mixers without a replay batch need no replay buffer at all
-    sr::strategy plain{.source = counting_source{}, .mixer = sr::kl_dwn{.coefficient = 1.0}};
+    sr::strategy<counting_source, sr::kl_dwn<>> plain{.source = counting_source{}, .mixer = sr::kl_dwn<>{.coefficient = 1.0}};
     CHECK(plain.prepare(sr::make_view(d.x.data(), {d.B, d.L})) == 0);
     CHECK(plain.source.next == 0);
     CHECK(names == std::set<std::string>{"ntp_pre", "kl_pre", "mine"});
@@ -135,8 +135,8 @@ TEST_CASE("a composed step equals the hand-written step") {
     for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<std::int32_t>((i * 5) % 9);
     source.add(sr::make_view(rows.data(), {16, 6}));
     hand_source.add(sr::make_view(rows.data(), {16, 6}));
-    sr::strategy strat{.source = std::move(source),
-                       .mixer = sr::replace{.fraction = 0.5} + sr::kl_pre{.coefficient = 10.0},
+    sr::strategy<sr::ring_buffer, sr::mixer_sum<sr::replace<>, sr::kl_pre<>>, sr::warmup_constant> strat{.source = std::move(source),
+                       .mixer = sr::replace<>{.fraction = 0.5} + sr::kl_pre<>{.coefficient = 10.0},
                        .schedule = sr::warmup_constant{.peak = 1e-3, .warmup_steps = 10}};
     static_assert(decltype(strat)::needs_reference_replay_logits && !decltype(strat)::needs_reference_train_logits);
     for (int step = 0; step < 3; ++step) {
@@ -169,7 +169,7 @@ TEST_CASE("strategy save/restore resumes the step and the source's batches") {
         std::vector<std::int32_t> rows(60);
         for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<std::int32_t>(i);
         b.add(sr::make_view(rows.data(), {20, 3}));
-        return sr::strategy{.source = std::move(b), .mixer = sr::ntp_pre{.coefficient = 10.0}};
+        return sr::strategy<sr::reservoir_buffer, sr::ntp_pre<>>{.source = std::move(b), .mixer = sr::ntp_pre<>{.coefficient = 10.0}};
     };
     auto a = make();
     std::vector<std::int32_t> x(12), r(12);
@@ -178,17 +178,19 @@ TEST_CASE("strategy save/restore resumes the step and the source's batches") {
     for (int i = 0; i < 5; ++i, a.advance()) a.prepare(xv, rv);
     const auto image = sr::state_bytes(a);
     std::vector<std::int32_t> expected;
-    for (int i = 0; i < 100; ++i, a.advance()) {
+    for (int i = 0; i < 100; ++i) {
         a.prepare(xv, rv);
         expected.insert(expected.end(), r.begin(), r.end());
+        a.advance();
     }
     auto b = make();
     sr::restore_state_bytes(image, "memory", b);
     CHECK(b.step == 5);
     std::vector<std::int32_t> got;
-    for (int i = 0; i < 100; ++i, b.advance()) {
+    for (int i = 0; i < 100; ++i) {
         b.prepare(xv, rv);
         got.insert(got.end(), r.begin(), r.end());
+        b.advance();
     }
     CHECK(got == expected);
     CHECK(b.step == a.step);

@@ -164,7 +164,7 @@ TEMPLATE_TEST_CASE("each mixer's loss and gradients equal the hand computation",
         require_close(d.dx.x, b_ntp_x, 1.0);
     }
     SECTION("ntp_pre: total = NTP(x) + c NTP(r)") {
-        const auto res = sr::evaluate_objective(sr::ntp_pre{.coefficient = 10.0}, 0, in, d.grads());
+        const auto res = sr::evaluate_objective(sr::ntp_pre<>{.coefficient = 10.0}, 0, in, d.grads());
         REQUIRE(res.terms.size() == 1);
         CHECK(res.terms[0].name == "ntp_pre");
         CHECK(res.terms[0].coefficient == 10.0);
@@ -174,7 +174,7 @@ TEMPLATE_TEST_CASE("each mixer's loss and gradients equal the hand computation",
         require_close(d.dr.x, combine(b_ntp_r, 10.0, none, 0), 10.0);
     }
     SECTION("kl_pre: total = NTP(x) + c KL(pi || theta) on r") {
-        const auto res = sr::evaluate_objective(sr::kl_pre{.coefficient = 10.0}, 0, in, d.grads());
+        const auto res = sr::evaluate_objective(sr::kl_pre<>{.coefficient = 10.0}, 0, in, d.grads());
         CHECK(res.terms[0].name == "kl_pre");
         CHECK(res.terms[0].value == Approx(kl_r).epsilon(tol<T>()));
         CHECK(res.total == Approx(ntp_x + 10.0 * kl_r).epsilon(tol<T>()));
@@ -182,14 +182,14 @@ TEMPLATE_TEST_CASE("each mixer's loss and gradients equal the hand computation",
         require_close(d.dr.x, combine(b_kl_r, 10.0, none, 0), 10.0);
     }
     SECTION("kl_dwn: total = NTP(x) + c KL(pi || theta) on x, one gradient") {
-        const auto res = sr::evaluate_objective(sr::kl_dwn{.coefficient = 2.5}, 0, in, d.grads());
+        const auto res = sr::evaluate_objective(sr::kl_dwn<>{.coefficient = 2.5}, 0, in, d.grads());
         CHECK(res.terms[0].name == "kl_dwn");
         CHECK(res.terms[0].value == Approx(kl_x).epsilon(tol<T>()));
         CHECK(res.total == Approx(ntp_x + 2.5 * kl_x).epsilon(tol<T>()));
         require_close(d.dx.x, combine(b_ntp_x, 1.0, b_kl_x, 2.5), 2.5);
     }
     SECTION("sum: ntp_pre + kl_pre + kl_dwn adds every term and gradient") {
-        const auto m = sr::ntp_pre{.coefficient = 1.5} + sr::kl_pre{.coefficient = 3.0} + sr::kl_dwn{.coefficient = 0.5};
+        const auto m = sr::ntp_pre<>{.coefficient = 1.5} + sr::kl_pre<>{.coefficient = 3.0} + sr::kl_dwn<>{.coefficient = 0.5};
         static_assert(std::tuple_size_v<decltype(m.parts)> == 3 && decltype(m)::terms == 3);
         static_assert(decltype(m)::needs_reference_train_logits && decltype(m)::needs_reference_replay_logits);
         const auto res = sr::evaluate_objective(m, 0, in, d.grads());
@@ -201,14 +201,14 @@ TEMPLATE_TEST_CASE("each mixer's loss and gradients equal the hand computation",
         require_close(d.dr.x, combine(b_ntp_r, 1.5, b_kl_r, 3.0), 3.0);
     }
     SECTION("a coefficient of 0 reports the term's value and a zero replay gradient") {
-        const auto res = sr::evaluate_objective(sr::kl_pre{.coefficient = 0.0}, 0, in, d.grads());
+        const auto res = sr::evaluate_objective(sr::kl_pre<>{.coefficient = 0.0}, 0, in, d.grads());
         CHECK(res.terms[0].value == Approx(kl_r).epsilon(tol<T>()));
         CHECK(res.terms[0].weighted == 0.0);
         CHECK(res.total == res.train_ntp);
         for (T g : d.dr.x) REQUIRE(g == T(0));
     }
     SECTION("value only: no gradients given") {
-        const auto res = sr::evaluate_objective(sr::kl_pre{.coefficient = 10.0}, 0, in);
+        const auto res = sr::evaluate_objective(sr::kl_pre<>{.coefficient = 10.0}, 0, in);
         CHECK(res.total == Approx(ntp_x + 10.0 * kl_r).epsilon(tol<T>()));
     }
 }
@@ -216,11 +216,11 @@ TEMPLATE_TEST_CASE("each mixer's loss and gradients equal the hand computation",
 TEST_CASE("coefficients and fractions follow schedules") {
     step_data<double> d;
     const auto in = d.inputs();
-    const sr::kl_pre m{.coefficient = sr::linear{.init = 0.0, .end = 10.0, .transition_steps = 10}};
+    const sr::kl_pre<sr::linear> m{.coefficient = sr::linear{.init = 0.0, .end = 10.0, .transition_steps = 10}};
     CHECK(sr::evaluate_objective(m, 0, in).terms[0].coefficient == 0.0);
     CHECK(sr::evaluate_objective(m, 5, in).terms[0].coefficient == Approx(5.0));
     CHECK(sr::evaluate_objective(m, 50, in).terms[0].coefficient == Approx(10.0));
-    const sr::replace f{.fraction = sr::linear{.init = 0.0, .end = 0.5, .transition_steps = 4}};
+    const sr::replace<sr::linear> f{.fraction = sr::linear{.init = 0.0, .end = 0.5, .transition_steps = 4}};
     CHECK(f.replace_rows(0, 8) == 0);
     CHECK(f.replace_rows(2, 8) == 2);
     CHECK(f.replace_rows(4, 8) == 4);
@@ -230,7 +230,7 @@ TEST_CASE("replace overwrites exactly the first floor(f * B) training rows") {
     for (sr::index_t B : {1, 2, 7, 16, 64}) {
         for (double f : {0.0, 1.0 / 256, 0.1, 1.0 / 7, 0.25, 0.5, 0.999, 1.0}) {
             token_batch x = replay_test::numbered_rows(0, B, 3), r = replay_test::numbered_rows(1000, B, 3);
-            const auto n = sr::mix_batch(sr::replace{.fraction = f}, 0, x.view(), r.view());
+            const auto n = sr::mix_batch(sr::replace<>{.fraction = f}, 0, x.view(), r.view());
             const auto expected = static_cast<sr::index_t>(std::floor(f * static_cast<double>(B)));
             INFO("B = " << B << ", f = " << f);
             REQUIRE(n == expected);
@@ -243,7 +243,7 @@ TEST_CASE("replace overwrites exactly the first floor(f * B) training rows") {
     CHECK(sr::mix_batch(sr::kl_pre{}, 0, x.view(), token_batch(0, 3).view()) == 0);
     // replace in a sum
     token_batch r = replay_test::numbered_rows(1000, 4, 3);
-    CHECK(sr::mix_batch(sr::replace{.fraction = 0.5} + sr::ntp_pre{}, 0, x.view(), r.view()) == 2);
+    CHECK(sr::mix_batch(sr::replace<>{.fraction = 0.5} + sr::ntp_pre{}, 0, x.view(), r.view()) == 2);
 }
 
 TEST_CASE("objective and mixers refuse bad input with clear errors") {
@@ -251,18 +251,18 @@ TEST_CASE("objective and mixers refuse bad input with clear errors") {
     auto in = d.inputs();
     token_batch x = replay_test::numbered_rows(0, 4, 3), r = replay_test::numbered_rows(10, 4, 3);
     SECTION("fraction outside [0, 1]") {
-        CHECK_THROWS_WITH(sr::mix_batch(sr::replace{.fraction = 1.5}, 3, x.view(), r.view()),
+        CHECK_THROWS_WITH(sr::mix_batch(sr::replace<>{.fraction = 1.5}, 3, x.view(), r.view()),
                           Catch::Contains("replace") && Catch::Contains("'fraction'") && Catch::Contains("[0, 1]") &&
                               Catch::Contains("step 3"));
-        CHECK_THROWS_WITH(sr::mix_batch(sr::replace{.fraction = -0.1}, 0, x.view(), r.view()), Catch::Contains("'fraction'"));
-        CHECK_THROWS_WITH(sr::mix_batch(sr::replace{.fraction = NAN}, 0, x.view(), r.view()), Catch::Contains("'fraction'"));
+        CHECK_THROWS_WITH(sr::mix_batch(sr::replace<>{.fraction = -0.1}, 0, x.view(), r.view()), Catch::Contains("'fraction'"));
+        CHECK_THROWS_WITH(sr::mix_batch(sr::replace<>{.fraction = NAN}, 0, x.view(), r.view()), Catch::Contains("'fraction'"));
     }
     SECTION("negative or non-finite coefficient") {
-        CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre{.coefficient = -1.0}, 0, in),
+        CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre<>{.coefficient = -1.0}, 0, in),
                           Catch::Contains("ntp_pre") && Catch::Contains("'coefficient'") && Catch::Contains(">= 0"));
-        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre{.coefficient = -0.5}, 0, in), Catch::Contains("kl_pre"));
-        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_dwn{.coefficient = INFINITY}, 0, in), Catch::Contains("kl_dwn"));
-        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre{.coefficient = sr::linear{.init = 1, .end = -1, .transition_steps = 2}}, 2, in),
+        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre<>{.coefficient = -0.5}, 0, in), Catch::Contains("kl_pre"));
+        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_dwn<>{.coefficient = INFINITY}, 0, in), Catch::Contains("kl_dwn"));
+        CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre<sr::linear>{.coefficient = sr::linear{.init = 1, .end = -1, .transition_steps = 2}}, 2, in),
                           Catch::Contains("got -1"));
     }
     SECTION("replay batch with another sequence length or vocabulary") {
@@ -270,7 +270,7 @@ TEST_CASE("objective and mixers refuse bad input with clear errors") {
         in.replay_tokens = short_r.view();
         CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre{}, 0, in),
                           Catch::Contains("inputs.replay_tokens") && Catch::Contains("sequence length 4") && Catch::Contains("5"));
-        CHECK_THROWS_WITH(sr::mix_batch(sr::replace{.fraction = 0.5}, 0, x.view(), token_batch(4, 2).view()),
+        CHECK_THROWS_WITH(sr::mix_batch(sr::replace<>{.fraction = 0.5}, 0, x.view(), token_batch(4, 2).view()),
                           Catch::Contains("replay_tokens") && Catch::Contains("seq_len = 3, got 2"));
         in = d.inputs();
         logits<double> wide(d.R * d.L, d.V + 1, 11);
@@ -303,7 +303,7 @@ TEST_CASE("objective and mixers refuse bad input with clear errors") {
         CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre{}, 0, d.inputs(), g), Catch::Contains("gradients.replay"));
     }
     SECTION("replace needs enough replay rows") {
-        CHECK_THROWS_WITH(sr::mix_batch(sr::replace{.fraction = 1.0}, 0, x.view(), token_batch(3, 3).view()),
+        CHECK_THROWS_WITH(sr::mix_batch(sr::replace<>{.fraction = 1.0}, 0, x.view(), token_batch(3, 3).view()),
                           Catch::Contains("fewer than the 4 rows"));
     }
     SECTION("token ids outside the vocabulary") {

@@ -6,6 +6,6 @@ struct not_a_schedule {
 };
 
 int main() {
-    const selfreplay::scale s{.inner = not_a_schedule{}, .factor = 2.0};
+    const selfreplay::scale<not_a_schedule> s{.inner = not_a_schedule{}, .factor = 2.0};
     return static_cast<int>(s(0));
 }

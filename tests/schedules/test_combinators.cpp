@@ -41,26 +41,26 @@ TEST_CASE("join hands each later schedule step - boundary") {
 
 TEST_CASE("scale multiplies; the same shape drives a learning rate and a replay coefficient") {
     const warmup_cosine unit{.peak = 1.0, .warmup_steps = 10, .decay_steps = 100, .end = 0.0};
-    const scale lr{.inner = unit, .factor = 3e-4};
-    const scale coeff{.inner = unit, .factor = 10.0};
+    const scale<warmup_cosine> lr{.inner = unit, .factor = 3e-4};
+    const scale<warmup_cosine> coeff{.inner = unit, .factor = 10.0};
     for (std::int64_t t : {0, 5, 10, 50, 99, 100, 1000}) {
         CHECK(lr(t) == 3e-4 * unit(t));
         CHECK(coeff(t) == 10.0 * unit(t));
     }
-    CHECK_THROWS_WITH((scale{.inner = unit, .factor = std::numeric_limits<double>::infinity()}(0)),
+    CHECK_THROWS_WITH((scale<warmup_cosine>{.inner = unit, .factor = std::numeric_limits<double>::infinity()}(0)),
                       Catch::Contains("'factor' must be finite"));
 }
 
 TEST_CASE("clamp bounds a schedule") {
-    const clamp frac{.inner = linear{.init = -1.0, .end = 1.0, .transition_steps = 20}, .lo = 0.0, .hi = 0.5};
+    const clamp<linear> frac{.inner = linear{.init = -1.0, .end = 1.0, .transition_steps = 20}, .lo = 0.0, .hi = 0.5};
     CHECK(frac(0) == 0.0);
     CHECK(frac(10) == 0.0);
     CHECK(frac(14) == Approx(0.4).epsilon(1e-15));
     CHECK(frac(15) == 0.5);
     CHECK(frac(20) == 0.5);
-    const clamp floor_only{.inner = exponential_decay{.init = 1.0, .transition_steps = 1, .decay_rate = 0.5}, .lo = 0.1};
+    const clamp<exponential_decay> floor_only{.inner = exponential_decay{.init = 1.0, .transition_steps = 1, .decay_rate = 0.5}, .lo = 0.1};
     CHECK(floor_only(1) == 0.5);
     CHECK(floor_only(10) == 0.1);
-    CHECK_THROWS_WITH((clamp{.inner = constant{}, .lo = 1.0, .hi = 0.0}(0)), Catch::Contains("'lo' must be <= hi = 0, got 1"));
-    CHECK_THROWS_WITH((clamp{.inner = constant{}, .lo = std::nan("")}(0)), Catch::Contains("'lo' must not be NaN"));
+    CHECK_THROWS_WITH((clamp<constant>{.inner = constant{}, .lo = 1.0, .hi = 0.0}(0)), Catch::Contains("'lo' must be <= hi = 0, got 1"));
+    CHECK_THROWS_WITH((clamp<constant>{.inner = constant{}, .lo = std::nan("")}(0)), Catch::Contains("'lo' must not be NaN"));
 }

@@ -57,8 +57,8 @@ static_assert(cosine_decay{.init = 2.0, .decay_steps = 10, .alpha = 0.25}(10) ==
 static_assert(wsd{.peak = 3.0, .warmup_steps = 2, .stable_steps = 5, .decay_steps = 4}(4) == 3.0);
 static_assert(sgdr{.peak = 1.0, .period = 5}(10) == 1.0);
 static_assert(join({3}, constant{.value = 1.0}, linear{.init = 4.0, .end = 0.0, .transition_steps = 4})(5) == 2.0);
-static_assert(scale{.inner = constant{.value = 0.5}, .factor = 10.0}(0) == 5.0);
-static_assert(clamp{.inner = linear{.init = 0.0, .end = 10.0, .transition_steps = 10}, .lo = 2.0, .hi = 5.0}(1) == 2.0);
+static_assert(scale<constant>{.inner = constant{.value = 0.5}, .factor = 10.0}(0) == 5.0);
+static_assert(clamp<linear>{.inner = linear{.init = 0.0, .end = 10.0, .transition_steps = 10}, .lo = 2.0, .hi = 5.0}(1) == 2.0);
 // The vector-based models evaluate in a constant expression that owns its vectors (C++20 transient allocation).
 static_assert(piecewise_constant{.init = 1.0, .boundaries = {5, 10}, .scales = {0.5, 0.5}}(10) == 0.25);
 static_assert(piecewise_linear{.steps = {0, 10}, .values = {0.0, 5.0}}(4) == 2.0);

@@ -99,7 +99,7 @@ struct categorical {
             }
             if (b == blocks) b = last_block, before = z - sums[b];
             const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
-            const proposal_shift<T> sh(T(maxima[b]));
+            const proposal_shift<T> sh{T(maxima[b])};
             if constexpr (std::is_same_v<T, float>) {
                 vfloat h{};
                 vint nan{};

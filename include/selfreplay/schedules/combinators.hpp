@@ -53,7 +53,7 @@ private:
     template <std::size_t... I>
     constexpr double call(std::size_t which, std::int64_t local, std::index_sequence<I...>) const {
         double v = 0.0;
-        ((I == which ? (v = static_cast<double>(std::get<I>(parts)(local)), true) : false) || ...);
+        (void)((I == which ? (v = static_cast<double>(std::get<I>(parts)(local)), true) : false) || ...);
         return v;
     }
 };

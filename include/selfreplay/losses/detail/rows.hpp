@@ -149,7 +149,7 @@ inline void write_block_gradient(T* g, index_t n, bool stream, const T* ca, cons
     const bool nt = stream && !Acc && simd::can_stream;
     // both products rounded (no fused multiply-add, whichever path computes the register): the
     // result does not depend on g's alignment, and q - p is exactly 0 where the two are equal
-    auto combine = [](V va, V xa, V vb, V xb) [[gnu::always_inline]] {
+    auto combine = [](V va, V xa, V vb, V xb) {
         if constexpr (Two)
             return simd::rounded<V>(va * xa) - simd::rounded<V>(vb * xb);
         else
