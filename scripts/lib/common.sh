@@ -30,3 +30,18 @@ ensure_packages() {
 
 # Parallel build jobs: the number of cores.
 SELFREPLAY_JOBS=$(nproc 2>/dev/null || echo 2)
+
+# The lab's arithmetic, fixed across CPUs: its training runs are chaotic (whether the toy's `add`
+# task is learnt within its steps depends on the last bits of every sum), so the documented
+# numbers hold bit for bit only for one instruction set. Every CPU with AVX2 + FMA (x86-64-v3:
+# Zen 3, Zen 5, Intel since Haswell) builds the lab for x86-64-v3, whatever else it has
+# (AVX-512 changes Eigen's summation order), tuned for Zen 3 (the tuning changes GCC's
+# vectorisation and so the rounding; Zen 3 is where docs/lab.md's tables were made); older CPUs
+# get -march=native.
+lab_arch_args() {
+  if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null; then
+    echo "-DSELFREPLAY_ARCH=x86-64-v3 -DSELFREPLAY_TUNE=znver3"
+  else
+    echo "-DSELFREPLAY_ARCH= -DSELFREPLAY_TUNE= -DSELFREPLAY_NATIVE=ON"
+  fi
+}
