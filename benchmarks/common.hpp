@@ -2,7 +2,10 @@
 //! \file
 //! Helpers shared by the benchmark programs (not part of the library).
 
+#include <benchmark/benchmark.h>
+
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "selfreplay/detail/simd/simd.hpp"
@@ -23,6 +26,12 @@ inline float read_arrays(std::initializer_list<const std::vector<float>*> arrays
             return read_sum(tag, arr->data(), static_cast<selfreplay::index_t>(arr->size()));
         });
     return sum;
+}
+
+//! Records the ISA path the kernels run (`selfreplay::active_isa()`) in the benchmark's context
+//! ("selfreplay_isa" in --benchmark_format=json), where benchmarks/compare-peers reads it.
+inline void record_isa_context() {
+    benchmark::AddCustomContext("selfreplay_isa", std::string(selfreplay::isa_name(selfreplay::active_isa())));
 }
 
 } // namespace selfreplay_bench
