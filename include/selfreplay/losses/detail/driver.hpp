@@ -75,8 +75,8 @@ T* at_least(std::vector<T>& buffer, index_t n) {
 }
 
 //! This thread's scratch for rows of T, shared by every loss and kept across calls: fresh buffers
-//! cost their page faults and zeroing on every call (about 1.3 ms for a one-row KL call at
-//! V = 128000, eight times the row's own work). Losses do not nest, so one per thread suffices.
+//! would cost their page faults and zeroing on every call (docs/performance.md, "Losses"). Losses
+//! do not nest, so one per thread suffices (a float call's rows retried in double use the double one).
 template <class T>
 row_scratch<T>& thread_scratch() {
     thread_local row_scratch<T> s;
