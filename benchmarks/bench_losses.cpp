@@ -165,6 +165,7 @@ void register_all() {
 
 int main(int argc, char** argv) {
     register_all();
+    selfreplay_bench::record_isa_context();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

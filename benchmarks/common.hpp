@@ -2,33 +2,36 @@
 //! \file
 //! Helpers shared by the benchmark programs (not part of the library).
 
-#include <cstddef>
+#include <benchmark/benchmark.h>
+
 #include <initializer_list>
+#include <string>
 #include <vector>
 
-#include "selfreplay/losses/detail/simd.hpp"
+#include "selfreplay/detail/simd/simd.hpp"
+
+#define SELFREPLAY_SIMD_BODY "read_floor.inl"
+#include "selfreplay/detail/simd/foreach_isa.inl"
 
 namespace selfreplay_bench {
 
-//! The memory-read floor of a step: one pass over every float of `arrays` (four vector
-//! accumulators, so the loads, not the adds, bound it). Returns their sum, to be passed to
+//! The memory-read floor of a step: one pass over every float of `arrays`, on the ISA path the
+//! kernels run (`selfreplay::active_isa()`). Returns their sum, to be passed to
 //! benchmark::DoNotOptimize.
 inline float read_arrays(std::initializer_list<const std::vector<float>*> arrays) {
-    namespace simd = selfreplay::detail::simd;
-    using vec = simd::vec<float>;
-    constexpr std::ptrdiff_t lanes = simd::lanes<float>;
-    vec a0{}, a1{}, a2{}, a3{};
-    for (const auto* arr : arrays) {
-        const float* d = arr->data();
-        const auto size = static_cast<std::ptrdiff_t>(arr->size());
-        for (std::ptrdiff_t i = 0; i + 4 * lanes <= size; i += 4 * lanes) {
-            a0 += simd::load(d + i);
-            a1 += simd::load(d + i + lanes);
-            a2 += simd::load(d + i + 2 * lanes);
-            a3 += simd::load(d + i + 3 * lanes);
-        }
-    }
-    return static_cast<float>(simd::hsum<float>(a0 + a1 + a2 + a3));
+    const selfreplay::isa path = selfreplay::active_isa();
+    float sum = 0;
+    for (const auto* arr : arrays)
+        sum += selfreplay::detail::dispatch(path, [&](auto tag) {
+            return read_sum(tag, arr->data(), static_cast<selfreplay::index_t>(arr->size()));
+        });
+    return sum;
+}
+
+//! Records the ISA path the kernels run (`selfreplay::active_isa()`) in the benchmark's context
+//! ("selfreplay_isa" in --benchmark_format=json), where benchmarks/compare-peers reads it.
+inline void record_isa_context() {
+    benchmark::AddCustomContext("selfreplay_isa", std::string(selfreplay::isa_name(selfreplay::active_isa())));
 }
 
 } // namespace selfreplay_bench

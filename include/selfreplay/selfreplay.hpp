@@ -4,6 +4,7 @@
 //! for `compose/`). Backend adapters are separate: `selfreplay/adapters/eigen.hpp`,
 //! `selfreplay/adapters/xtensor.hpp`.
 
+#include "selfreplay/isa.hpp"
 #include "selfreplay/tensor.hpp"
 #include "selfreplay/random.hpp"
 #include "selfreplay/losses.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 //! \file
-//! Internal: the one float exponential shared by the loss kernels (losses/detail/simd.hpp) and
-//! the sampling kernels (sampling/kernels.hpp), for any GCC/Clang float vector-extension type
+//! Internal: the compile-time float exponential of the sampling kernels (sampling/kernels.hpp), until
+//! they move onto detail/simd/ (the losses use simd::exp there), for any GCC/Clang float vector type
 //! (16 or 32 bytes) and for a scalar float. Not part of the public API.
 
 #include <bit>

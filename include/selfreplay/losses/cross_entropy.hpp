@@ -62,21 +62,28 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
     const double denom = denominator(o.reduction, B, L, counted);
     const T gscale = static_cast<T>(denom > 0 ? o.scale / denom : 0.0);
     const bool stream = stream_gradient<T>(g, o.accumulate);
+    const isa path = active_isa(); // one path for the whole call
     std::vector<double> values;
-    parallel_rows<T>(B * L, o.threads, values, [&](index_t row, scratch<T>& s) -> double {
+    parallel_rows<T>(B * L, o.threads, values, [&](index_t row, row_scratch<T>& sc) -> double {
         const index_t b = row / L, t = row % L;
         const std::int32_t y = target[static_cast<std::size_t>(row)];
         row_value rv;
         if constexpr (Grad) {
-            gradient_row(g, b, t, y >= 0, o.accumulate, s.get(1, V), [&](T* gp, bool acc, bool direct) {
-                const T* xp = contiguous_row(x, b, t, s.get(0, V));
-                T* wm = s.get(3, block_count(V));
-                rv = acc ? cross_entropy_row<T, true, true>(xp, V, y, gp, gscale, s.get(2, V), wm, false)
-                         : cross_entropy_row<T, true, false>(xp, V, y, gp, gscale, s.get(2, V), wm, direct && stream);
+            gradient_row(g, b, t, y >= 0, o.accumulate, at_least(sc.gradient, V), [&](T* gp, bool acc, bool direct) {
+                const T* xp = contiguous_row(x, b, t, at_least(sc.student, V));
+                T* exps = at_least(sc.kept_a, V);
+                T* coefs = at_least(sc.block_coefs, block_count(V));
+                rv = dispatch(path, [&](auto tag) {
+                    return acc ? cross_entropy_row<T, true, true>(tag, xp, V, y, gp, gscale, exps, coefs, false)
+                               : cross_entropy_row<T, true, false>(tag, xp, V, y, gp, gscale, exps, coefs, direct && stream);
+                });
             });
         } else if (y >= 0) {
-            rv = cross_entropy_row<T, false, false>(contiguous_row(x, b, t, s.get(0, V)), V, y, nullptr, gscale,
-                                                    nullptr, nullptr, false);
+            const T* xp = contiguous_row(x, b, t, at_least(sc.student, V));
+            rv = dispatch(path, [&](auto tag) {
+                return cross_entropy_row<T, false, false>(tag, xp, V, y, static_cast<T*>(nullptr), gscale,
+                                                          static_cast<T*>(nullptr), static_cast<T*>(nullptr), false);
+            });
         }
         if (rv.status != row_status::ok) throw_row_status(rv.status, where, "logits", "logits", b, t);
         return rv.value;

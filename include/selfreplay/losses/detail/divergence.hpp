@@ -4,6 +4,7 @@
 //! logits, temperature, shift, mask, reductions, gradient with respect to the student).
 //! Not part of the public API.
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -50,6 +51,71 @@ inline void positions_of_rows(index_t rows, const divergence_settings& o, std::s
     batch = rows / length;
 }
 
+//! What every row of one divergence call shares.
+template <class T>
+struct divergence_call {
+    divergence_kind kind = divergence_kind::forward_kl;
+    isa path = isa::sse2; //!< the ISA path, read once per call (`active_isa()`)
+    index_t vocab = 0;    //!< V, the row length
+    double inv_tau = 1;   //!< 1 / temperature
+    double beta = 0;      //!< jsd's mixing weight
+    double gscale = 0;    //!< d value / d (student logit / temperature) per unit of the row's gradient
+    bool stream = false;  //!< write full gradient rows with non-temporal stores (larger than the caches)
+};
+
+template <bool Grad, bool Acc, class T>
+row_value divergence_row(const divergence_call<T>& c, const T* s, const T* r, T* g, bool stream, row_scratch<T>& sc);
+
+//! A float row that the float kernel gave back (`row_status::retry_in_double`: logits beyond about
+//! 1e38 in magnitude) evaluated by the double kernel of the same path: the rows widened to
+//! double, the gradient narrowed back to float (added into g when Acc). g may alias s.
+template <bool Grad, bool Acc>
+row_value divergence_row_in_double(const divergence_call<float>& c, const float* s, const float* r, float* g) {
+    row_scratch<double>& sc = thread_scratch<double>();
+    const index_t V = c.vocab;
+    double* sd = at_least(sc.student, V);
+    double* rd = at_least(sc.reference, V);
+    std::copy(s, s + V, sd);
+    std::copy(r, r + V, rd);
+    divergence_call<double> cd;
+    cd.kind = c.kind;
+    cd.path = c.path;
+    cd.vocab = V;
+    cd.inv_tau = c.inv_tau;
+    cd.beta = c.beta;
+    cd.gscale = c.gscale;
+    double* gd = Grad ? at_least(sc.gradient, V) : nullptr;
+    const row_value rv = divergence_row<Grad, false, double>(cd, sd, rd, gd, false, sc);
+    if constexpr (Grad)
+        if (rv.status == row_status::ok)
+            for (index_t v = 0; v < V; ++v) g[v] = (Acc ? g[v] : 0.0f) + static_cast<float>(gd[v]);
+    return rv;
+}
+
+//! One row of the divergence `c.kind` on the call's ISA path: the value of the contiguous rows s
+//! (student) and r (reference), and with Grad their gradient written into g (added when Acc;
+//! streamed when `stream`).
+template <bool Grad, bool Acc, class T>
+row_value divergence_row(const divergence_call<T>& c, const T* s, const T* r, T* g, bool stream, row_scratch<T>& sc) {
+    const index_t V = c.vocab;
+    const T inv_tau = static_cast<T>(c.inv_tau), gscale = static_cast<T>(c.gscale), beta = static_cast<T>(c.beta);
+    T* kept_a = Grad ? at_least(sc.kept_a, V) : nullptr;
+    T* kept_b = Grad ? at_least(sc.kept_b, V) : nullptr;
+    T* coefs = Grad ? at_least(sc.block_coefs, 2 * block_count(V)) : nullptr;
+    const row_value rv = dispatch(c.path, [&](auto tag) -> row_value {
+        switch (c.kind) {
+        case divergence_kind::forward_kl:
+            return kl_forward_row<T, Grad, Acc>(tag, s, r, V, inv_tau, g, gscale, kept_a, kept_b, coefs, stream);
+        case divergence_kind::reverse_kl: return kl_reverse_row<T, Grad, Acc>(tag, s, r, V, inv_tau, g, gscale, kept_a, kept_b);
+        case divergence_kind::jsd: break;
+        }
+        return jsd_row<T, Grad, Acc>(tag, s, r, V, inv_tau, beta, g, gscale, kept_a, kept_b);
+    });
+    if constexpr (std::is_same_v<T, float>)
+        if (rv.status == row_status::retry_in_double) return divergence_row_in_double<Grad, Acc>(c, s, r, g);
+    return rv;
+}
+
 template <bool Grad, class T>
 loss_result divergence_impl(const position_rows<const T>& s, const position_rows<const T>& r,
                             const position_rows<T>& g, const divergence_settings& o, std::string_view where) {
@@ -72,37 +138,30 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
                 ++counted;
             }
     const double denom = denominator(o.how, B, L, counted);
-    const T gscale = static_cast<T>(denom > 0 ? o.scale / (denom * o.temperature) : 0.0);
-    const T inv_tau = static_cast<T>(1.0 / o.temperature);
-    const T beta = static_cast<T>(o.beta);
-    const bool stream = Grad && stream_gradient<T>(g, o.accumulate);
-    auto kernel = [&]<bool G, bool Acc>(const T* sp, const T* rp, T* gp, scratch<T>& sc, bool direct) -> row_value {
-        T* wa = G ? sc.get(2, V) : nullptr;
-        T* wb = G ? sc.get(3, V) : nullptr;
-        switch (o.kind) {
-        case divergence_kind::forward_kl:
-            return kl_forward_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb,
-                                             G ? sc.get(5, 2 * block_count(V)) : nullptr, direct && stream);
-        case divergence_kind::reverse_kl: return kl_reverse_row<T, G, Acc>(sp, rp, V, inv_tau, gp, gscale, wa, wb);
-        case divergence_kind::jsd: break;
-        }
-        return jsd_row<T, G, Acc>(sp, rp, V, inv_tau, beta, gp, gscale, wa, wb);
-    };
+    divergence_call<T> call;
+    call.kind = o.kind;
+    call.path = active_isa();
+    call.vocab = V;
+    call.inv_tau = 1.0 / o.temperature;
+    call.beta = o.beta;
+    call.gscale = denom > 0 ? o.scale / (denom * o.temperature) : 0.0;
+    call.stream = Grad && stream_gradient<T>(g, o.accumulate);
     std::vector<double> values;
-    parallel_rows<T>(B * L, o.threads, values, [&](index_t row, scratch<T>& sc) -> double {
+    parallel_rows<T>(B * L, o.threads, values, [&](index_t row, row_scratch<T>& sc) -> double {
         const index_t b = row / L, t = row % L;
         const bool on = active[static_cast<std::size_t>(row)] != 0;
         row_value rv;
         if constexpr (Grad) {
-            gradient_row(g, b, t, on, o.accumulate, sc.get(4, V), [&](T* gp, bool acc, bool direct) {
-                const T* sp = contiguous_row(s, b, t, sc.get(0, V));
-                const T* rp = contiguous_row(r, b, t, sc.get(1, V));
-                rv = acc ? kernel.template operator()<true, true>(sp, rp, gp, sc, false)
-                         : kernel.template operator()<true, false>(sp, rp, gp, sc, direct);
+            gradient_row(g, b, t, on, o.accumulate, at_least(sc.gradient, V), [&](T* gp, bool acc, bool direct) {
+                const T* sp = contiguous_row(s, b, t, at_least(sc.student, V));
+                const T* rp = contiguous_row(r, b, t, at_least(sc.reference, V));
+                rv = acc ? divergence_row<true, true>(call, sp, rp, gp, false, sc)
+                         : divergence_row<true, false>(call, sp, rp, gp, direct && call.stream, sc);
             });
         } else if (on) {
-            rv = kernel.template operator()<false, false>(contiguous_row(s, b, t, sc.get(0, V)),
-                                                          contiguous_row(r, b, t, sc.get(1, V)), nullptr, sc, false);
+            rv = divergence_row<false, false>(call, contiguous_row(s, b, t, at_least(sc.student, V)),
+                                              contiguous_row(r, b, t, at_least(sc.reference, V)), static_cast<T*>(nullptr),
+                                              false, sc);
         }
         if (rv.status != row_status::ok)
             throw_row_status(rv.status, where, "student_logits", "reference_logits", b, t);

@@ -54,24 +54,32 @@ void require_same_rows(const position_rows<A>& a, const position_rows<B>& b, std
                                                 "' has shape " + show(b));
 }
 
-//! Per-thread scratch: buffers (by index) of at least n elements each. `parallel_rows` uses one
-//! per thread (`thread_scratch`) for the life of the thread: the buffers grow to the largest row
-//! seen (up to 6 V elements) and are reused by later calls.
+//! Per-thread scratch of the row kernels, one buffer per role. `parallel_rows` uses one per thread
+//! (`thread_scratch`) for the life of the thread: the buffers grow to the largest row seen and are
+//! reused by later calls.
 template <class T>
-struct scratch {
-    std::vector<T> buffers[6];
-    T* get(int k, index_t n) {
-        if (static_cast<index_t>(buffers[k].size()) < n) buffers[k].resize(static_cast<std::size_t>(n));
-        return buffers[k].data();
-    }
+struct row_scratch {
+    std::vector<T> student;     //!< a contiguous copy of a strided student (or logits) row
+    std::vector<T> reference;   //!< a contiguous copy of a strided reference row
+    std::vector<T> gradient;    //!< the gradient row before it is scattered into a strided output
+    std::vector<T> kept_a;      //!< per-element values the gradient pass reads (the student's side)
+    std::vector<T> kept_b;      //!< the same for the reference's side
+    std::vector<T> block_coefs; //!< per-block maxima, then the gradient's per-block coefficients
 };
 
-//! This thread's scratch for rows of T, shared by every loss and kept across calls: fresh buffers
-//! cost their page faults and zeroing on every call (about 1.3 ms for a one-row KL call at
-//! V = 128000, eight times the row's own work). Losses do not nest, so one per thread suffices.
+//! `buffer`'s storage, grown to at least n elements.
 template <class T>
-scratch<T>& thread_scratch() {
-    thread_local scratch<T> s;
+T* at_least(std::vector<T>& buffer, index_t n) {
+    if (static_cast<index_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
+    return buffer.data();
+}
+
+//! This thread's scratch for rows of T, shared by every loss and kept across calls: fresh buffers
+//! would cost their page faults and zeroing on every call (docs/performance.md, "Losses"). Losses
+//! do not nest, so one per thread suffices (a float call's rows retried in double use the double one).
+template <class T>
+row_scratch<T>& thread_scratch() {
+    thread_local row_scratch<T> s;
     return s;
 }
 
@@ -92,7 +100,7 @@ void parallel_rows(index_t rows, int threads, std::vector<double>& values, Fn&& 
     values.assign(static_cast<std::size_t>(rows), 0.0);
     const index_t nt = std::max<index_t>(1, std::min<index_t>(threads, rows));
     auto block = [&](index_t k) {
-        scratch<T>& s = thread_scratch<T>();
+        row_scratch<T>& s = thread_scratch<T>();
         const index_t begin = rows * k / nt, end = rows * (k + 1) / nt;
         for (index_t r = begin; r < end; ++r) values[static_cast<std::size_t>(r)] = fn(r, s);
     };
@@ -120,12 +128,6 @@ void parallel_rows(index_t rows, int threads, std::vector<double>& values, Fn&& 
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);
 }
-
-//! The options every loss shares, after validation.
-struct reduce_plan {
-    reduction how = reduction::mean_all;
-    double denominator = 1; //!< the value is scale * sum / denominator
-};
 
 inline void check_common(std::string_view where, double scale, int threads) {
     require(std::isfinite(scale), where, "options.scale", "must be finite, got ", scale);
@@ -207,7 +209,8 @@ void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted,
     case row_status::second_not_finite: throw invalid_argument(where, second, "contains NaN or +inf" + at);
     case row_status::first_all_neg_inf: throw invalid_argument(where, first, "has every logit -inf" + at);
     case row_status::second_all_neg_inf: throw invalid_argument(where, second, "has every logit -inf" + at);
-    case row_status::ok: break;
+    case row_status::ok:
+    case row_status::retry_in_double: break; // (handled by the callers)
     }
     throw invalid_argument(where, first, "rejected" + at);
 }

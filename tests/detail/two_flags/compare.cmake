@@ -1,0 +1,16 @@
+# Runs each program of the two-flags test (PROGRAMS, a ;-list) and fails unless every one succeeds
+# and prints exactly what the first prints.
+foreach(program IN LISTS PROGRAMS)
+  execute_process(COMMAND ${program} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${program} failed (${rc}):\n${out}")
+  endif()
+  if(NOT DEFINED first)
+    set(first "${out}")
+    set(first_program ${program})
+    message(STATUS "${program}:\n${out}")
+  elseif(NOT out STREQUAL first)
+    message(FATAL_ERROR "${program} printed\n${out}\nbut ${first_program} printed\n${first}")
+  endif()
+endforeach()
+message(STATUS "same results in every program")
