@@ -11,6 +11,7 @@
 #include "selfreplay/random/counter_rng.hpp"
 #include "selfreplay/random/uniform.hpp"
 #include "selfreplay/sampling/context.hpp"
+#include "selfreplay/sampling/gumbel_kernel.hpp"
 #include "selfreplay/sampling/kernels.hpp"
 #include "selfreplay/sampling/processor.hpp"
 
@@ -99,7 +100,7 @@ struct categorical {
             }
             if (b == blocks) b = last_block, before = z - sums[b];
             const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
-            const proposal_shift<T> sh(T(maxima[b]));
+            const proposal_shift<T> sh{T(maxima[b])};
             if constexpr (std::is_same_v<T, float>) {
                 vfloat h{};
                 vint nan{};
@@ -127,9 +128,13 @@ struct categorical {
 };
 
 //! Gumbel-max draw: argmax_i (x_i + g_i) with g_i = -ln(-ln u_i), u_i ~ U(0, 1) open
-//! (`uniform_float_open`); exactly distributed as softmax(row). Consumes one 32-bit word per
-//! token considered (V words on a dense row, one per support entry otherwise), computes two
-//! logarithms per token: much slower than `categorical` on dense rows.
+//! (`uniform_float_open`), the score computed in double, the lowest index among tied scores;
+//! exactly distributed as softmax(row). Consumes one 32-bit word per token considered: V words on
+//! a dense row (token i takes word counter + i), one per support entry otherwise. Dense rows
+//! (`gumbel::gumbel_dense`, sampling/gumbel_kernel.hpp): Philox and the noise are computed in
+//! vector lanes, in float, as a filter; only the tokens whose float score comes within the
+//! filter's error bound of the best are scored in double, so the token is the one the double
+//! scores of every token give.
 struct gumbel_max {
     static constexpr bool support_aware = true; //!< see `logits_processor`: draws from the support alone when there is one
     //! Draws one token from `row`.
@@ -142,12 +147,16 @@ struct gumbel_max {
             const T v = row[i];
             if (std::isnan(v) || v == pos_inf<T>) throw_bad_logit("gumbel_max");
             if (v == neg_inf<T>) return;
-            const double u = double(2 * (word >> 9) + 1) * 0x1p-24;
-            const double score = double(v) - std::log(-std::log(u));
+            const double score = double(v) + gumbel::exact_noise(word);
             if (score > best_score) best_score = score, best = static_cast<std::int32_t>(i);
         };
         if (ctx.has_support) {
             for (std::int32_t id : ctx.support) consider(static_cast<std::size_t>(id), rng.next_u32());
+        } else if constexpr (std::is_same_v<T, float>) {
+            const gumbel::dense_result r = gumbel::gumbel_dense(row.data(), row.size(), rng, ctx.chunk_maxima);
+            rng.counter += row.size();
+            if (r.bad) throw_bad_logit("gumbel_max");
+            best = static_cast<std::int32_t>(r.best);
         } else {
             const std::size_t n = row.size();
             const std::uint64_t c0 = rng.counter;
