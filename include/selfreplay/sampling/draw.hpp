@@ -52,6 +52,7 @@ struct categorical {
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
         using namespace sampling_detail;
+        if (ctx.has_support && std::is_same_v<T, float>) return draw_support(row, ctx, rng);
         if (ctx.has_support) {
             T m = neg_inf<T>;
             for (std::int32_t id : ctx.support) m = std::max(m, row[static_cast<std::size_t>(id)]);
@@ -124,6 +125,53 @@ struct categorical {
             if (uniform_double(rng) < std::exp2(y - double(std::ilogb(q[i])) - 0.5 - proposal_slack))
                 return static_cast<std::int32_t>(s + i);
         }
+    }
+
+private:
+    //! The support path for float rows, the same inverse CDF in vector lanes: the support's
+    //! logits gathered into ctx.weights, their maximum m, w = exp(x - m) in place
+    //! (`exp_shifted`), sums per block of 64 in double (four interleaved accumulators), the block
+    //! holding u * Z, then the first token within it whose cumulative weight exceeds the rest.
+    template <class T>
+    static std::int32_t draw_support(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) {
+        using namespace sampling_detail;
+        constexpr std::size_t block = 64;
+        const std::size_t c = ctx.support.size();
+        ctx.weights.resize(c);
+        float* w = ctx.weights.data();
+        for (std::size_t k = 0; k < c; ++k) w[k] = static_cast<float>(row[static_cast<std::size_t>(ctx.support[k])]);
+        float m = neg_inf<float>;
+        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m;
+        require_not_all_masked(m > neg_inf<float>, "categorical");
+        exp_shifted(w, c, m, w);
+        const std::size_t blocks = (c + block - 1) / block;
+        ctx.sums.resize(blocks);
+        double z = 0;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            double a[4] = {};
+            const std::size_t e = std::min(c, (b + 1) * block);
+            for (std::size_t k = b * block; k < e; ++k) a[k & 3] += double(w[k]);
+            ctx.sums[b] = (a[0] + a[1]) + (a[2] + a[3]);
+            z += ctx.sums[b];
+        }
+        const double target = uniform_double(rng) * z;
+        double before = 0;
+        std::size_t b = 0, last_block = 0;
+        for (; b < blocks; ++b) {
+            if (ctx.sums[b] > 0) last_block = b;
+            if (before + ctx.sums[b] > target) break;
+            before += ctx.sums[b];
+        }
+        if (b == blocks) b = last_block; // rounding: the target landed at the very end
+        double cum = before;
+        std::int32_t last = -1;
+        for (std::size_t k = b * block; k < std::min(c, (b + 1) * block); ++k) {
+            if (!(w[k] > 0)) continue;
+            cum += double(w[k]);
+            last = ctx.support[k];
+            if (cum > target) return last;
+        }
+        return last; // rounding: the target landed at the block's very end
     }
 };
 
