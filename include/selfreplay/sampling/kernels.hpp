@@ -201,8 +201,38 @@ inline std::uint64_t block_at_least(const float* x, vfloat t) noexcept {
     return bits;
 }
 
+//! Appends to `ids` (and to `vals` when given) the lanes j of the block x[0..4 W) set in `bits`
+//! (bit j), as base + j and x[j], in lane order: both vectors grow once per block and every lane
+//! is written branch-free (the write pointer advances by the lane's bit), so the cost does not
+//! depend on how the set lanes are spread (a bit-by-bit walk mispredicts on every block).
+template <class T>
+void append_lanes(std::uint64_t bits, std::size_t base, const T* x, std::vector<std::int32_t>& ids, std::vector<T>* vals) {
+    if (bits == 0) return;
+    constexpr std::size_t B = 4 * W;
+    const std::size_t s = ids.size(), k = static_cast<std::size_t>(std::popcount(bits));
+    ids.resize(s + B);
+    std::int32_t* pi = ids.data() + s;
+    std::size_t c = 0;
+    if (vals != nullptr) {
+        vals->resize(s + B);
+        T* pv = vals->data() + s;
+        for (std::size_t j = 0; j < B; ++j) {
+            pi[c] = static_cast<std::int32_t>(base + j);
+            pv[c] = x[j];
+            c += (bits >> j) & 1u;
+        }
+        vals->resize(s + k);
+    } else {
+        for (std::size_t j = 0; j < B; ++j) {
+            pi[c] = static_cast<std::int32_t>(base + j);
+            c += (bits >> j) & 1u;
+        }
+    }
+    ids.resize(s + k);
+}
+
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
-//! Per block of 4 W: one vector pass (the stores), then the kept lanes alone, bit by bit.
+//! Per block of 4 W: one vector pass (the stores), then `append_lanes`.
 template <class T>
 void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
     std::size_t i = 0;
@@ -210,12 +240,12 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
         const std::size_t nv = n - n % (4 * W);
         const vfloat t = splat(tau), ninf = splat(neg_inf<float>);
         for (; i < nv; i += 4 * W) {
-            std::uint64_t bits = block_at_least(x + i, t);
+            const std::uint64_t bits = block_at_least(x + i, t);
             for (std::size_t q = 0; q < 4 * W; q += W) {
                 const vfloat v = loadv(x + i + q);
                 storev(x + i + q, v >= t ? v : ninf);
             }
-            for (; bits != 0; bits &= bits - 1) kept.push_back(static_cast<std::int32_t>(i + static_cast<std::size_t>(std::countr_zero(bits))));
+            append_lanes<float>(bits, i, x + i, kept, nullptr);
         }
     }
     for (; i < n; ++i) {
@@ -227,19 +257,14 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
 }
 
 //! Appends to `ids` the indices of x[i] >= c and to `vals` their values (index order). Per block
-//! of 4 W: a vector test, then the set lanes alone, bit by bit (cost in the kept count).
+//! of 4 W: a vector test, then `append_lanes`.
 template <class T>
 void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>& ids, std::vector<T>& vals) {
     std::size_t i = 0;
     if constexpr (std::is_same_v<T, float>) {
         const std::size_t nv = n - n % (4 * W);
         const vfloat t = splat(c);
-        for (; i < nv; i += 4 * W)
-            for (std::uint64_t bits = block_at_least(x + i, t); bits != 0; bits &= bits - 1) {
-                const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(bits));
-                ids.push_back(static_cast<std::int32_t>(j));
-                vals.push_back(x[j]);
-            }
+        for (; i < nv; i += 4 * W) append_lanes(block_at_least(x + i, t), i, x + i, ids, &vals);
     }
     for (; i < n; ++i)
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);

@@ -66,28 +66,27 @@ inline std::size_t crossing_bucket(const std::array<double, mass_buckets>& hist,
 }
 
 //! Appends to ids / vals (index order) the tokens of x[0..n) whose key bucket lies in [lo, hi]:
-//! a vector test per W tokens, then the set lanes only.
+//! a vector test per W tokens, `append_lanes` per 4 W.
 template <class Key>
 void collect_buckets(const float* x, std::size_t n, const Key& key, std::int32_t lo, std::int32_t hi,
                      std::vector<std::int32_t>& ids, std::vector<float>& vals) {
     const vint vlo = vint{} + lo, vhi = vint{} + hi;
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) {
-        const vfloat v = loadv(x + i);
-        const vint b = key_bucket(key(v));
-        for (unsigned bits = lane_bits((b >= vlo) & (b <= vhi) & (v > splat(neg_inf<float>))); bits != 0; bits &= bits - 1) {
-            const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(bits));
-            ids.push_back(static_cast<std::int32_t>(j));
-            vals.push_back(x[j]);
+    const vfloat ninf = splat(neg_inf<float>);
+    float pad[4 * W];
+    for (std::size_t i = 0; i < n; i += 4 * W) {
+        const float* p = x + i;
+        if (i + 4 * W > n) {
+            std::fill(pad, pad + 4 * W, neg_inf<float>);
+            std::copy(x + i, x + n, pad);
+            p = pad;
         }
-    }
-    if (i < n) {
-        float pad[W];
-        std::fill(pad, pad + W, neg_inf<float>);
-        std::copy(x + i, x + n, pad);
-        const vint b = key_bucket(key(loadv(pad)));
-        for (std::size_t j = 0; i + j < n; ++j)
-            if (b[j] >= lo && b[j] <= hi && pad[j] > neg_inf<float>) ids.push_back(static_cast<std::int32_t>(i + j)), vals.push_back(pad[j]);
+        std::uint64_t bits = 0;
+        for (std::size_t q = 0; q < 4; ++q) {
+            const vfloat v = loadv(p + q * W);
+            const vint b = key_bucket(key(v));
+            bits |= std::uint64_t(lane_bits((b >= vlo) & (b <= vhi) & (v > ninf))) << (q * W);
+        }
+        append_lanes(bits, i, p, ids, &vals);
     }
 }
 

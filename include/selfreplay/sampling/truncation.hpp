@@ -11,9 +11,11 @@
 //!
 //! None of them sorts the vocabulary: top-k selects over per-chunk maxima then over the few
 //! candidates they admit; top-p collects the tokens within 8 of the maximum with its one softmax
-//! pass (`softmax_blocks`: per-chunk maxima point to them), takes the narrowest of three bands holding mass p as
-//! candidates (all finite tokens if none does) and refines a weighted threshold over them; min-p
-//! is a single threshold.
+//! pass (`softmax_blocks`: per-chunk maxima point to them), takes the narrowest of three bands
+//! holding mass p as candidates and refines a weighted threshold over them; when no band holds p
+//! (a wide nucleus), it and typical-p take the crossing bucket of a mass histogram
+//! (sampling/mass_histogram.hpp) and refine over that bucket's tokens alone; min-p is a single
+//! threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
 //! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
 
@@ -217,26 +219,29 @@ inline bool keep_wide_typical(std::span<float> row, double p, sampling_context<f
     // the kept set: the buckets before lo, and the tokens of lo .. hi scoring <= kappa
     ctx.ids.clear();
     ctx.values.clear();
-    const vint vlo = vint{} + lo;
-    std::size_t i = 0;
-    float pad[W];
-    for (; i < n; i += W) {
+    const vint vlo = vint{} + lo, vhi = vint{} + hi;
+    const vfloat ninf = splat(neg_inf<float>);
+    float pad[4 * W];
+    for (std::size_t i = 0; i < n; i += 4 * W) {
         const float* q = x + i;
-        if (i + W > n) {
-            std::fill(pad, pad + W, neg_inf<float>);
+        if (i + 4 * W > n) {
+            std::fill(pad, pad + 4 * W, neg_inf<float>);
             std::copy(x + i, x + n, pad);
             q = pad;
         }
-        const vfloat v = loadv(q);
-        const vint bk = key_bucket(key(v));
-        const vint finite = v > splat(neg_inf<float>);
-        unsigned sure = lane_bits((bk < vlo) & finite), maybe = lane_bits((bk >= vlo) & (bk <= vint{} + hi) & finite);
-        for (unsigned bits = sure | maybe; bits != 0; bits &= bits - 1) {
-            const auto j = static_cast<std::size_t>(std::countr_zero(bits));
-            if ((sure >> j & 1u) == 0 && !(std::abs(mean_d - (double(q[j]) - m)) <= kappa)) continue;
-            ctx.ids.push_back(static_cast<std::int32_t>(i + j));
-            ctx.values.push_back(q[j]);
+        std::uint64_t sure = 0, maybe = 0;
+        for (std::size_t r = 0; r < 4; ++r) {
+            const vfloat v = loadv(q + r * W);
+            const vint bk = key_bucket(key(v));
+            const vint finite = v > ninf;
+            sure |= std::uint64_t(lane_bits((bk < vlo) & finite)) << (r * W);
+            maybe |= std::uint64_t(lane_bits((bk >= vlo) & (bk <= vhi) & finite)) << (r * W);
         }
+        for (std::uint64_t bits = maybe; bits != 0; bits &= bits - 1) { // the few tokens near the threshold
+            const auto j = static_cast<std::size_t>(std::countr_zero(bits));
+            if (std::abs(mean_d - (double(q[j]) - m)) <= kappa) sure |= std::uint64_t{1} << j;
+        }
+        append_lanes(sure, i, q, ctx.ids, &ctx.values);
     }
     keep_listed(row, ctx);
     return true;
