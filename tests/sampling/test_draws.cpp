@@ -231,7 +231,7 @@ TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact
             const std::size_t s = b * softmax_block, len = std::min(r.size() - s, softmax_block);
             for (std::size_t i = s; i < s + len; ++i) m = std::max(m, r[i]);
             CHECK(maxima[b] == double(m)); // the running maximum, every block's own included
-            const proposal_shift<float> sh(float(maxima[b]));
+            const proposal_shift<float> sh{float(maxima[b])};
             std::vector<float> q(len);
             vfloat h{};
             vint nan{};
