@@ -11,6 +11,7 @@
 #include "selfreplay/random/counter_rng.hpp"
 #include "selfreplay/random/uniform.hpp"
 #include "selfreplay/sampling/context.hpp"
+#include "selfreplay/sampling/gumbel_kernel.hpp"
 #include "selfreplay/sampling/kernels.hpp"
 #include "selfreplay/sampling/processor.hpp"
 
@@ -51,6 +52,7 @@ struct categorical {
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
         using namespace sampling_detail;
+        if (ctx.has_support && std::is_same_v<T, float>) return draw_support(row, ctx, rng);
         if (ctx.has_support) {
             T m = neg_inf<T>;
             for (std::int32_t id : ctx.support) m = std::max(m, row[static_cast<std::size_t>(id)]);
@@ -124,12 +126,63 @@ struct categorical {
                 return static_cast<std::int32_t>(s + i);
         }
     }
+
+private:
+    //! The support path for float rows, the same inverse CDF in vector lanes: the support's
+    //! logits gathered into ctx.weights, their maximum m, w = exp(x - m) in place
+    //! (`exp_shifted`), sums per block of 64 in double (four interleaved accumulators), the block
+    //! holding u * Z, then the first token within it whose cumulative weight exceeds the rest.
+    template <class T>
+    static std::int32_t draw_support(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) {
+        using namespace sampling_detail;
+        constexpr std::size_t block = 64;
+        const std::size_t c = ctx.support.size();
+        ctx.weights.resize(c);
+        float* w = ctx.weights.data();
+        for (std::size_t k = 0; k < c; ++k) w[k] = static_cast<float>(row[static_cast<std::size_t>(ctx.support[k])]);
+        float m = neg_inf<float>;
+        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m;
+        require_not_all_masked(m > neg_inf<float>, "categorical");
+        exp_shifted(w, c, m, w);
+        const std::size_t blocks = (c + block - 1) / block;
+        ctx.sums.resize(blocks);
+        double z = 0;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            double a[4] = {};
+            const std::size_t e = std::min(c, (b + 1) * block);
+            for (std::size_t k = b * block; k < e; ++k) a[k & 3] += double(w[k]);
+            ctx.sums[b] = (a[0] + a[1]) + (a[2] + a[3]);
+            z += ctx.sums[b];
+        }
+        const double target = uniform_double(rng) * z;
+        double before = 0;
+        std::size_t b = 0, last_block = 0;
+        for (; b < blocks; ++b) {
+            if (ctx.sums[b] > 0) last_block = b;
+            if (before + ctx.sums[b] > target) break;
+            before += ctx.sums[b];
+        }
+        if (b == blocks) b = last_block; // rounding: the target landed at the very end
+        double cum = before;
+        std::int32_t last = -1;
+        for (std::size_t k = b * block; k < std::min(c, (b + 1) * block); ++k) {
+            if (!(w[k] > 0)) continue;
+            cum += double(w[k]);
+            last = ctx.support[k];
+            if (cum > target) return last;
+        }
+        return last; // rounding: the target landed at the block's very end
+    }
 };
 
 //! Gumbel-max draw: argmax_i (x_i + g_i) with g_i = -ln(-ln u_i), u_i ~ U(0, 1) open
-//! (`uniform_float_open`); exactly distributed as softmax(row). Consumes one 32-bit word per
-//! token considered (V words on a dense row, one per support entry otherwise), computes two
-//! logarithms per token: much slower than `categorical` on dense rows.
+//! (`uniform_float_open`), the score computed in double, the lowest index among tied scores;
+//! exactly distributed as softmax(row). Consumes one 32-bit word per token considered: V words on
+//! a dense row (token i takes word counter + i), one per support entry otherwise. Dense rows
+//! (`gumbel::gumbel_dense`, sampling/gumbel_kernel.hpp): Philox and the noise are computed in
+//! vector lanes, in float, as a filter; only the tokens whose float score comes within the
+//! filter's error bound of the best are scored in double, so the token is the one the double
+//! scores of every token give.
 struct gumbel_max {
     static constexpr bool support_aware = true; //!< see `logits_processor`: draws from the support alone when there is one
     //! Draws one token from `row`.
@@ -142,12 +195,16 @@ struct gumbel_max {
             const T v = row[i];
             if (std::isnan(v) || v == pos_inf<T>) throw_bad_logit("gumbel_max");
             if (v == neg_inf<T>) return;
-            const double u = double(2 * (word >> 9) + 1) * 0x1p-24;
-            const double score = double(v) - std::log(-std::log(u));
+            const double score = double(v) + gumbel::exact_noise(word);
             if (score > best_score) best_score = score, best = static_cast<std::int32_t>(i);
         };
         if (ctx.has_support) {
             for (std::int32_t id : ctx.support) consider(static_cast<std::size_t>(id), rng.next_u32());
+        } else if constexpr (std::is_same_v<T, float>) {
+            const gumbel::dense_result r = gumbel::gumbel_dense(row.data(), row.size(), rng, ctx.chunk_maxima);
+            rng.counter += row.size();
+            if (r.bad) throw_bad_logit("gumbel_max");
+            best = static_cast<std::int32_t>(r.best);
         } else {
             const std::size_t n = row.size();
             const std::uint64_t c0 = rng.counter;

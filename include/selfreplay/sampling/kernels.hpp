@@ -194,8 +194,45 @@ void exp_shifted(const T* v, std::size_t n, T m, float* out) {
     for (; i < n; ++i) out[i] = static_cast<float>(exp_nonpositive<T>(v[i] - m));
 }
 
+//! Bit q W + j set when lane j of register q of x[0..4 W) is >= t (four registers, W <= 16).
+inline std::uint64_t block_at_least(const float* x, vfloat t) noexcept {
+    std::uint64_t bits = 0;
+    for (std::size_t q = 0; q < 4; ++q) bits |= std::uint64_t(lane_bits(loadv(x + q * W) >= t)) << (q * W);
+    return bits;
+}
+
+//! Appends to `ids` (and to `vals` when given) the lanes j of the block x[0..4 W) set in `bits`
+//! (bit j), as base + j and x[j], in lane order: both vectors grow once per block and every lane
+//! is written branch-free (the write pointer advances by the lane's bit), so the cost does not
+//! depend on how the set lanes are spread (a bit-by-bit walk mispredicts on every block).
+template <class T>
+void append_lanes(std::uint64_t bits, std::size_t base, const T* x, std::vector<std::int32_t>& ids, std::vector<T>* vals) {
+    if (bits == 0) return;
+    constexpr std::size_t B = 4 * W;
+    const std::size_t s = ids.size(), k = static_cast<std::size_t>(std::popcount(bits));
+    ids.resize(s + B);
+    std::int32_t* pi = ids.data() + s;
+    std::size_t c = 0;
+    if (vals != nullptr) {
+        vals->resize(s + B);
+        T* pv = vals->data() + s;
+        for (std::size_t j = 0; j < B; ++j) {
+            pi[c] = static_cast<std::int32_t>(base + j);
+            pv[c] = x[j];
+            c += (bits >> j) & 1u;
+        }
+        vals->resize(s + k);
+    } else {
+        for (std::size_t j = 0; j < B; ++j) {
+            pi[c] = static_cast<std::int32_t>(base + j);
+            c += (bits >> j) & 1u;
+        }
+    }
+    ids.resize(s + k);
+}
+
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
-//! Blocks of 16 with nothing kept cost one vector pass.
+//! Per block of 4 W: one vector pass (the stores), then `append_lanes`.
 template <class T>
 void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
     std::size_t i = 0;
@@ -203,22 +240,12 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
         const std::size_t nv = n - n % (4 * W);
         const vfloat t = splat(tau), ninf = splat(neg_inf<float>);
         for (; i < nv; i += 4 * W) {
-            vint any{};
+            const std::uint64_t bits = block_at_least(x + i, t);
             for (std::size_t q = 0; q < 4 * W; q += W) {
                 const vfloat v = loadv(x + i + q);
-                const vint keep = v >= t;
-                any |= keep;
-                storev(x + i + q, keep ? v : ninf);
+                storev(x + i + q, v >= t ? v : ninf);
             }
-            if (anyv(any)) { // branch-free compaction of the block, then one append
-                std::int32_t buf[4 * W];
-                std::size_t c = 0;
-                for (std::size_t j = 0; j < 4 * W; ++j) {
-                    buf[c] = static_cast<std::int32_t>(i + j);
-                    c += x[i + j] >= tau;
-                }
-                kept.insert(kept.end(), buf, buf + c);
-            }
+            append_lanes<float>(bits, i, x + i, kept, nullptr);
         }
     }
     for (; i < n; ++i) {
@@ -229,29 +256,15 @@ void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {
     }
 }
 
-//! Appends to `ids` the indices of x[i] >= c and to `vals` their values.
+//! Appends to `ids` the indices of x[i] >= c and to `vals` their values (index order). Per block
+//! of 4 W: a vector test, then `append_lanes`.
 template <class T>
 void collect_at_least(const T* x, std::size_t n, T c, std::vector<std::int32_t>& ids, std::vector<T>& vals) {
     std::size_t i = 0;
     if constexpr (std::is_same_v<T, float>) {
         const std::size_t nv = n - n % (4 * W);
         const vfloat t = splat(c);
-        for (; i < nv; i += 4 * W) {
-            const vint any = (loadv(x + i) >= t) | (loadv(x + i + W) >= t) | (loadv(x + i + 2 * W) >= t) |
-                             (loadv(x + i + 3 * W) >= t);
-            if (anyv(any)) { // branch-free compaction of the block, then one append
-                std::int32_t bi[4 * W];
-                T bv[4 * W];
-                std::size_t k = 0;
-                for (std::size_t j = 0; j < 4 * W; ++j) {
-                    bi[k] = static_cast<std::int32_t>(i + j);
-                    bv[k] = x[i + j];
-                    k += x[i + j] >= c;
-                }
-                ids.insert(ids.end(), bi, bi + k);
-                vals.insert(vals.end(), bv, bv + k);
-            }
-        }
+        for (; i < nv; i += 4 * W) append_lanes(block_at_least(x + i, t), i, x + i, ids, &vals);
     }
     for (; i < n; ++i)
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
@@ -269,7 +282,9 @@ inline std::size_t softmax_block_count(std::size_t n) noexcept { return (n + sof
 //! within its |value| 6e-8, see below), so that sums[b] * exp(shifts[b] - m) is the block's share
 //! of Z = sum_i exp(x_i - m); every sum is 0 when every entry is -inf. Appends to ids / vals (in
 //! index order) a superset of the entries with x_i - m >= band (float arithmetic): those with
-//! x_i >= m + band, less a margin. Requires band <= 0.
+//! x_i >= m + band, less a margin, unless they lie in more than half of the row's chunks of
+//! 64 (float rows; a wide distribution, where that list would cost more than it saves): then
+//! nothing is appended. Requires band <= 0.
 //! Throws (`throw_bad_logit(where)`) when an entry is NaN or +inf.
 //! Float: the shift is the running maximum (from the first block's), one value for all lanes, so
 //! each entry costs one exponential and the row is read once; with FMA the exponent
@@ -378,6 +393,7 @@ T softmax_blocks(const T* x, std::size_t n, double* sums, double* shifts, T band
             chunk_list[listed] = static_cast<std::int32_t>(c);
             listed += anyv(loadv(chunk_maxima.data() + c * W) >= lo) ? 1 : 0;
         }
+        if (listed > total / 2) return m; // a wide distribution: no candidates (see above)
         constexpr std::size_t ahead = 4;
         for (std::size_t k = 0; k < listed; ++k) {
             if (k + ahead < listed) {
