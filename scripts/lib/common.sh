@@ -38,8 +38,11 @@ SELFREPLAY_JOBS=$(nproc 2>/dev/null || echo 2)
 # (AVX-512 changes Eigen's summation order), tuned for Zen 3 (the tuning changes GCC's
 # vectorisation and so the rounding; Zen 3 is where docs/lab.md's tables were made); older CPUs
 # get -march=native.
+# The library's own kernels choose their SIMD path at run time, so the lab pins them to the same
+# path, avx2 (SELFREPLAY_ISA; a caller's own setting wins).
+lab_has_avx2() { grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null; }
 lab_arch_args() {
-  if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null; then
+  if lab_has_avx2; then
     echo "-DSELFREPLAY_ARCH=x86-64-v3 -DSELFREPLAY_TUNE=znver3"
   else
     echo "-DSELFREPLAY_ARCH= -DSELFREPLAY_TUNE= -DSELFREPLAY_NATIVE=ON"
