@@ -116,7 +116,9 @@ template <class M, class V>
 //! is false or unordered, as x86's maxps / minps / maxpd / minpd, which this emits.
 template <bool Max, class V>
 [[gnu::always_inline]] inline V extremum_or_second(V a, V b) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
     using T = element_of<V>;
+#endif
 #if SELFREPLAY_SIMD_PATH == 2
     // the masked forms: GCC 12's unmasked _mm512_max_ps reads an "undefined" register, which
     // -Wmaybe-uninitialized reports

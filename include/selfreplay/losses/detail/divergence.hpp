@@ -116,6 +116,9 @@ row_value divergence_row(const divergence_call<T>& c, const T* s, const T* r, T*
     return rv;
 }
 
+//! The divergence `o.kind` over positions: validates the options and shapes, marks the counted
+//! positions, and runs `divergence_row` on each counted row (threads split the rows), gradient
+//! scale scale / (denominator * temperature); then the reduction (`finish`).
 template <bool Grad, class T>
 loss_result divergence_impl(const position_rows<const T>& s, const position_rows<const T>& r,
                             const position_rows<T>& g, const divergence_settings& o, std::string_view where) {
