@@ -254,8 +254,9 @@ struct divergence_function : ::torch::autograd::Function<divergence_function<Opt
                               const at::Tensor& reference, const Options& o, bool grad) {
         return with_logit_type(student, where, "student_logits", [&](auto type) {
             using T = decltype(type);
-            require(reference.defined() && reference.dim() == student.dim(), where, "reference_logits",
-                    "must have the rank of 'student_logits' (", student.dim(), ")");
+            require(reference.defined(), where, "reference_logits", "is an undefined tensor");
+            require(reference.dim() == student.dim(), where, "reference_logits",
+                    "must have the rank of 'student_logits' (", student.dim(), "), got ", reference.dim());
             double value = 0;
             at::Tensor g;
             with_logits_view<T, false>(student, where, "student_logits", [&](const auto& s) {
