@@ -203,7 +203,9 @@ struct window_source {
     std::uint64_t drawn = 0;  //!< sequences handed out so far
 
     selfreplay::index_t seq_len() const { return length; }
-    void draw(selfreplay::token_batch_view out) {
+    //! Fills `out` [B, T] (int32 or int64 ids).
+    template <class Id>
+    void draw(selfreplay::strided_view<Id, 2> out) {
         const auto n = static_cast<std::uint64_t>(stream->size());
         if (out.extent(1) != length || n + 1 < std::uint64_t(length))
             throw std::invalid_argument("lab::text::window_source::draw: rows must have length " + std::to_string(length) +

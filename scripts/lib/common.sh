@@ -4,8 +4,13 @@
 # The Debian 12 packages every build needs (compiler, CMake, Eigen, xtensor, Boost, Catch2, benchmark;
 # python3 runs benchmarks/compare-peers, which ctest smoke-tests).
 SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-dev catch2 libbenchmark-dev python3)
-# scripts/test also builds everything with a second compiler.
-SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14)
+
+# The libtorch adapter's tests and examples/torch_lab (scripts/test, scripts/lab torch): libtorch-dev
+# (~825 MB, ~2 min to install), OpenBLAS in place of the reference BLAS that libtorch would
+# otherwise load through libblas.so.3, and jemalloc for torch_lab (see docs/torch.md).
+SELFREPLAY_TORCH_PACKAGES=(libtorch-dev libopenblas0-pthread libjemalloc-dev)
+# scripts/test also builds everything with a second compiler, and the libtorch adapter's tests.
+SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14 "${SELFREPLAY_TORCH_PACKAGES[@]}")
 
 # ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
 # As root it installs them; otherwise it prints the exact command and exits with status 1.

@@ -12,6 +12,7 @@
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/detail/driver.hpp"
 #include "selfreplay/tensor/concept.hpp"
+#include "selfreplay/tensor/token_ids.hpp"
 
 namespace selfreplay {
 
@@ -36,8 +37,8 @@ struct next_token_options {
 
 namespace detail {
 
-template <bool Grad, class T, class G>
-loss_result next_token_impl(const position_rows<const T>& x, const strided_view<const std::int32_t, 2>& tok,
+template <bool Grad, class T, class G, class Id>
+loss_result next_token_impl(const position_rows<const T>& x, const strided_view<const Id, 2>& tok,
                             const position_rows<G>& g, const next_token_options& o) {
     constexpr std::string_view where = "next_token_loss";
     check_common(where, o.scale, o.threads);
@@ -51,12 +52,12 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
     index_t counted = 0;
     for (index_t b = 0; b < B; ++b)
         for (index_t t = 0; t + 1 < L; ++t) {
-            const std::int32_t y = tok(b, t + 1);
+            const Id y = tok(b, t + 1);
             if (y == o.ignore_index || !o.mask(b, t)) continue;
             require(y >= 0 && y < V, where, "tokens",
                     "holds ", y, " at (", b, ", ", t + 1, "), outside the vocabulary [0, ", V,
                         ") and not the ignore_index ", o.ignore_index);
-            target[static_cast<std::size_t>(b * L + t)] = y;
+            target[static_cast<std::size_t>(b * L + t)] = static_cast<std::int32_t>(y);
             ++counted;
         }
     const double denom = denominator(o.reduction, B, L, counted);
@@ -124,10 +125,10 @@ position_rows<T> gradient_rows(X&& dlogits, index_t batch, index_t length, std::
 }
 
 template <class K>
-strided_view<const std::int32_t, 2> token_view(const K& tokens) {
+auto token_view(const K& tokens) {
     using E = std::remove_const_t<view_element_t<K, 2>>;
-    static_assert(std::is_same_v<E, std::int32_t>, "selfreplay::next_token_loss: tokens must hold std::int32_t ids");
-    return selfreplay::view<2>(tokens);
+    static_assert(token_id<E>, "selfreplay::next_token_loss: tokens must hold std::int32_t or std::int64_t ids");
+    return strided_view<const E, 2>(selfreplay::view<2>(tokens));
 }
 
 } // namespace detail
@@ -141,7 +142,8 @@ strided_view<const std::int32_t, 2> token_view(const K& tokens) {
 //!
 //! \param logits [B, T, V] or [B*T, V] float or double (any `tensor`); NaN or +inf in a counted
 //!               row throws `invalid_argument`, as does a counted row whose logits are all -inf.
-//! \param tokens [B, T] `std::int32_t` ids; targets of counted positions must lie in [0, V).
+//! \param tokens [B, T] `std::int32_t` or `std::int64_t` ids (torch's); targets of counted positions
+//!               must lie in [0, V).
 //! \return the reduced value (times `options.scale`) and the number of counted positions.
 //! Signature: `loss_result next_token_loss(const L& logits, const K& tokens, const next_token_options& = {})`.
 template <tensor L, tensor K>

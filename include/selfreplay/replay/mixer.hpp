@@ -24,9 +24,9 @@ namespace selfreplay {
 //! `merge_leading` on [B, L, V] logits). An input the mixer does not need may stay empty.
 template <class T>
 struct objective_inputs {
-    const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`)
+    const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`), int32 or int64 ids
     strided_view<const T, 2> student_train_logits{};    //!< [B*L, V] theta's logits on the training batch
-    const_token_batch_view replay_tokens{};             //!< [R, L] replay batch
+    const_token_batch_view replay_tokens{};             //!< [R, L] replay batch, int32 or int64 ids
     strided_view<const T, 2> student_replay_logits{};   //!< [R*L, V] theta's logits on the replay batch
     strided_view<const T, 2> reference_replay_logits{}; //!< [R*L, V] pi's logits on the replay batch
     strided_view<const T, 2> reference_train_logits{};  //!< [B*L, V] pi's logits on the training batch
@@ -84,8 +84,10 @@ public:
     void add_replay_ntp(std::string_view name, double c) {
         add(name, c, [&](bool grad, double scale, bool acc) {
             const next_token_options o{.scale = scale, .accumulate = acc, .threads = threads_};
-            return grad ? next_token_loss(in_.student_replay_logits, in_.replay_tokens, out_.replay, o).value
-                        : next_token_loss(in_.student_replay_logits, in_.replay_tokens, o).value;
+            return in_.replay_tokens.visit([&](const auto& tokens) {
+                return grad ? next_token_loss(in_.student_replay_logits, tokens, out_.replay, o).value
+                            : next_token_loss(in_.student_replay_logits, tokens, o).value;
+            });
         }, replay_started_, out_.replay.data() != nullptr);
     }
 

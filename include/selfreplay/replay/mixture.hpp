@@ -53,7 +53,7 @@ public:
             sources_);
     }
 
-    //! Fills `out` ([B, seq_len] int32): the first n_0 rows from source 0, the next n_1 from source 1, ...
+    //! Fills `out` ([B, seq_len] int32 or int64 ids): the first n_0 rows from source 0, the next n_1 from source 1, ...
     template <class X>
     void draw(X&& out) {
         const auto o = detail::token_rows(out, seq_len(), "weighted_mixture::draw", "out");

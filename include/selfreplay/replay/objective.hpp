@@ -33,8 +33,8 @@ constexpr void require_mixer() {
 
 inline std::string shape_text(index_t a, index_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
 
-template <class T>
-void require_present(const strided_view<T, 2>& v, std::string_view argument, std::string_view why) {
+template <class V>
+void require_present(const V& v, std::string_view argument, std::string_view why) {
     check(v.data() != nullptr, "evaluate_objective", argument, [&] { return "is missing: " + std::string(why); });
 }
 
@@ -53,16 +53,16 @@ void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std:
 }
 } // namespace detail
 
-//! Overwrites rows 0 .. n-1 of `train_tokens` ([B, L] int32, any tensor) with rows 0 .. n-1 of
-//! `replay_tokens` ([R, L]), n = `mixer.replace_rows(step, B)`, and returns n (0 for every mixer but
-//! `replace`). Throws `invalid_argument` when the replay batch has fewer than n rows or another
-//! sequence length.
+//! Overwrites rows 0 .. n-1 of `train_tokens` ([B, L] int32 or int64 ids, any tensor) with rows
+//! 0 .. n-1 of `replay_tokens` ([R, L], either id type), n = `mixer.replace_rows(step, B)`, and
+//! returns n (0 for every mixer but `replace`). Throws `invalid_argument` when the replay batch
+//! has fewer than n rows or another sequence length.
 template <class M, class X, class Y>
 index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& replay_tokens) {
     detail::require_mixer<M>();
     auto x = view<2>(train_tokens);
-    static_assert(std::is_same_v<typename decltype(x)::element_type, std::int32_t>,
-                  "selfreplay::mix_batch: train_tokens must be a writable tensor of std::int32_t");
+    using Id = typename decltype(x)::element_type;
+    static_assert(token_id<Id>, "selfreplay::mix_batch: train_tokens must be a writable tensor of std::int32_t or std::int64_t");
     const index_t n = static_cast<index_t>(mixer.replace_rows(step, x.extent(0)));
     if (n == 0) return 0;
     const auto r = detail::token_rows(replay_tokens, x.extent(1), "mix_batch", "replay_tokens");
@@ -70,7 +70,7 @@ index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& 
         return "has " + std::to_string(r.extent(0)) + " rows, fewer than the " + std::to_string(n) + " rows to replace";
     });
     for (index_t b = 0; b < n; ++b)
-        for (index_t t = 0; t < x.extent(1); ++t) x(b, t) = r(b, t);
+        for (index_t t = 0; t < x.extent(1); ++t) x(b, t) = static_cast<Id>(r(b, t));
     return n;
 }
 
@@ -138,8 +138,10 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
 
     objective_result<M::terms> result;
     const next_token_options ntp{.threads = options.threads};
-    result.train_ntp = grads ? next_token_loss(in.student_train_logits, in.train_tokens, gradients.train, ntp).value
-                             : next_token_loss(in.student_train_logits, in.train_tokens, ntp).value;
+    result.train_ntp = in.train_tokens.visit([&](const auto& tokens) {
+        return grads ? next_token_loss(in.student_train_logits, tokens, gradients.train, ntp).value
+                     : next_token_loss(in.student_train_logits, tokens, ntp).value;
+    });
     objective_context<T> ctx(step, in, gradients, L, options.threads, result.terms.data(), M::terms);
     mixer.add_terms(ctx);
     if (grads && (M::needs_student_replay_logits)) ctx.finish();

@@ -35,7 +35,7 @@ public:
     explicit reservoir_buffer(const reservoir_options& options)
         : options_(options), store_("reservoir_buffer", options.capacity, options.seq_len, options.seed) {}
 
-    //! Offers each row of `tokens` ([N, seq_len] int32, any tensor) to the reservoir, in order.
+    //! Offers each row of `tokens` ([N, seq_len] int32 or int64 ids, any tensor) to the reservoir, in order.
     //! Throws `invalid_argument` for a row length other than seq_len or a negative id.
     template <class X>
     void add(const X& tokens) {
@@ -53,7 +53,7 @@ public:
         }
     }
 
-    //! Fills every row of `out` ([B, seq_len] int32) with a stored sequence drawn uniformly with
+    //! Fills every row of `out` ([B, seq_len] int32 or int64 ids) with a stored sequence drawn uniformly with
     //! replacement. Throws `invalid_argument` when the buffer is empty or `out` has another row length.
     template <class X>
     void draw(X&& out) {

@@ -30,7 +30,7 @@ public:
     explicit ring_buffer(const ring_options& options)
         : options_(options), store_("ring_buffer", options.capacity, options.seq_len, options.seed) {}
 
-    //! Appends each row of `tokens` ([N, seq_len] int32), overwriting the oldest when full.
+    //! Appends each row of `tokens` ([N, seq_len] int32 or int64 ids), overwriting the oldest when full.
     template <class X>
     void add(const X& tokens) {
         const auto v = detail::token_rows(tokens, options_.seq_len, "ring_buffer::add", "tokens");
@@ -39,7 +39,7 @@ public:
             store_.put(v, r, static_cast<index_t>(store_.count_offer() % static_cast<std::uint64_t>(options_.capacity)));
     }
 
-    //! Fills every row of `out` ([B, seq_len] int32) with a stored sequence drawn uniformly with
+    //! Fills every row of `out` ([B, seq_len] int32 or int64 ids) with a stored sequence drawn uniformly with
     //! replacement. Throws `invalid_argument` when the buffer is empty or `out` has another row length.
     template <class X>
     void draw(X&& out) {

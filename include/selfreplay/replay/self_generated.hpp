@@ -90,7 +90,7 @@ public:
         credits_at_block_ = split_.credits();
     }
 
-    //! Writes the next `out.extent(0)` replay sequences into `out` ([n, seq_len] int32, any
+    //! Writes the next `out.extent(0)` replay sequences into `out` ([n, seq_len] int32 or int64 ids, any
     //! tensor; n = batch_size for one batch), generating further batches as needed.
     template <class X>
     void draw(X&& out) {
@@ -187,7 +187,7 @@ private:
     Draw draw_;
     detail::apportioner split_;
     std::vector<double> credits_at_block_;
-    std::vector<std::int32_t> block_;
+    std::vector<model_token_t<Model, Logit>> block_; // ids of the type the model takes
     std::uint64_t block_start_ = 0; // global index of the block's first row
     index_t used_ = 0;              // rows of the block handed out
     bool valid_ = false;            // block_ holds the block starting at block_start_

@@ -9,14 +9,13 @@
 
 #include "selfreplay/tensor/concept.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
+#include "selfreplay/tensor/token_ids.hpp"
 
 namespace selfreplay {
 
-//! A batch of token sequences, [rows, seq_len], `std::int32_t` ids: what sources write.
+//! A batch of token sequences, [rows, seq_len], `std::int32_t` ids: what sources write (every
+//! source of the library also writes `std::int64_t` ids, torch's token type; see `token_id`).
 using token_batch_view = strided_view<std::int32_t, 2>;
-
-//! A read-only batch of token sequences, [rows, seq_len].
-using const_token_batch_view = strided_view<const std::int32_t, 2>;
 
 //! A replay source produces replay batches: sequences of a fixed length `seq_len()`.
 //!
@@ -46,14 +45,14 @@ void check(bool ok, std::string_view where, std::string_view argument, F&& why) 
     if (!ok) throw invalid_argument(where, argument, why());
 }
 
-//! Views `x` as [rows, seq_len] int32 token rows, checking the shape; `where`/`argument` name the
-//! caller for messages.
+//! Views `x` as [rows, seq_len] token rows (int32 or int64 ids), checking the shape;
+//! `where`/`argument` name the caller for messages.
 template <class X>
 auto token_rows(X&& x, index_t seq_len, std::string_view where, std::string_view argument) {
     static_assert(tensor<X>, "selfreplay: a token batch must model selfreplay::tensor (include its adapter header)");
     auto v = view<2>(x);
-    static_assert(std::is_same_v<std::remove_cv_t<typename decltype(v)::element_type>, std::int32_t>,
-                  "selfreplay: token batches must hold std::int32_t ids");
+    static_assert(token_id<std::remove_cv_t<typename decltype(v)::element_type>>,
+                  "selfreplay: token batches must hold std::int32_t or std::int64_t ids");
     check(v.extent(1) == seq_len, where, argument, [&] {
         return "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1));
     });
@@ -66,26 +65,29 @@ strided_view<T, 2> row_range(const strided_view<T, 2>& v, index_t begin, index_t
     return {v.data() + begin * v.stride(0), {count, v.extent(1)}, {v.stride(0), v.stride(1)}};
 }
 
-//! Copies row `r` of `src` to the contiguous `dst` (`src.extent(1)` elements).
-template <class T>
-void copy_row_out(const strided_view<T, 2>& src, index_t r, std::int32_t* dst) {
-    for (index_t t = 0; t < src.extent(1); ++t) dst[t] = src(r, t);
+//! Copies row `r` of `src` to the contiguous `dst` (`src.extent(1)` ids; int64 ids narrowed to a
+//! store's int32 only after `require_token_ids`).
+template <class T, class D>
+void copy_row_out(const strided_view<T, 2>& src, index_t r, D* dst) {
+    for (index_t t = 0; t < src.extent(1); ++t) dst[t] = static_cast<D>(src(r, t));
 }
 
-//! Copies the contiguous `src` into row `r` of `dst`.
-inline void copy_row_in(const std::int32_t* src, const token_batch_view& dst, index_t r) {
-    for (index_t t = 0; t < dst.extent(1); ++t) dst(r, t) = src[t];
+//! Copies the contiguous `src` into row `r` of `dst` (int32 or int64 ids either side).
+template <class S, class D>
+void copy_row_in(const S* src, const strided_view<D, 2>& dst, index_t r) {
+    for (index_t t = 0; t < dst.extent(1); ++t) dst(r, t) = static_cast<D>(src[t]);
 }
 
-//! Throws unless every id of `v` is non-negative.
+//! Throws unless every id of `v` is non-negative (and, for int64 ids, fits the int32 store).
 template <class T>
 void require_token_ids(const strided_view<T, 2>& v, std::string_view where, std::string_view argument) {
     for (index_t r = 0; r < v.extent(0); ++r)
         for (index_t t = 0; t < v.extent(1); ++t)
-            if (v(r, t) < 0)
+            if (v(r, t) < 0 || !fits_int32(v(r, t)))
                 throw invalid_argument(where, argument,
-                                       "holds a negative token id " + std::to_string(v(r, t)) + " at row " +
-                                           std::to_string(r) + ", position " + std::to_string(t));
+                                       std::string(v(r, t) < 0 ? "holds a negative token id " : "holds a token id beyond int32 ") +
+                                           std::to_string(v(r, t)) + " at row " + std::to_string(r) + ", position " +
+                                           std::to_string(t));
 }
 
 } // namespace detail

@@ -43,7 +43,7 @@ public:
                 "must be at least 1, got ", options.seq_len);
     }
 
-    //! Offers each row of `tokens` ([N, seq_len] int32), all belonging to task `task`, in order.
+    //! Offers each row of `tokens` ([N, seq_len] int32 or int64 ids), all belonging to task `task`, in order.
     template <class X>
     void add(const X& tokens, std::int32_t task) {
         const auto v = detail::token_rows(tokens, options_.seq_len, "task_balanced_buffer::add", "tokens");
@@ -67,7 +67,7 @@ public:
         for (index_t r = 0; r < v.extent(0); ++r) offer(group_of(t(r)), v, r);
     }
 
-    //! Fills every row of `out` ([B, seq_len] int32) with a stored sequence drawn uniformly with
+    //! Fills every row of `out` ([B, seq_len] int32 or int64 ids) with a stored sequence drawn uniformly with
     //! replacement over all tasks' stored sequences. Throws `invalid_argument` when empty.
     template <class X>
     void draw(X&& out) {

@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include "selfreplay/tensor/token_ids.hpp"
+
 namespace selfreplay {
 
 //! Per-row working state of one sampling step, for logits of type `T`.
@@ -22,7 +24,7 @@ namespace selfreplay {
 //! entries in the row keep stale values, which support-aware processors and draws never read.
 template <class T = float>
 struct sampling_context {
-    std::span<const std::int32_t> history{}; //!< tokens of this row so far (prompt + generated), for penalties
+    token_span history{}; //!< tokens of this row so far (prompt + generated; int32 or int64 ids), for penalties
     bool has_support = false;                //!< see the support invariant
     std::vector<std::int32_t> support;       //!< ids that may be finite when `has_support`
     //! When true, a truncation of a row without support records the new support but does not
@@ -32,7 +34,7 @@ struct sampling_context {
     bool lazy_masking = false;
 
     //! Starts a new row: sets `history`, clears the support, turns `lazy_masking` off.
-    void begin_row(std::span<const std::int32_t> row_history = {}) {
+    void begin_row(token_span row_history = {}) {
         history = row_history;
         has_support = false;
         support.clear();

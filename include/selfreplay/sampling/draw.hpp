@@ -243,7 +243,7 @@ struct greedy {
     }
 };
 
-//! One sampling step on one row: `ctx.begin_row(history)`, `chain.process(row, ctx)`, then
+//! One sampling step on one row (`history`: the row's tokens so far, int32 or int64 ids): `ctx.begin_row(history)`, `chain.process(row, ctx)`, then
 //! `draw.draw(row, ctx, rng)`. `row` is modified in place. When the chain and the draw are
 //! support-aware (every processor and draw of the library is; see `logits_processor`), the
 //! step runs with `ctx.lazy_masking`: a truncation records its kept set in `ctx.support` without
@@ -252,7 +252,7 @@ struct greedy {
 //! fully masked row. The token is the same either way.
 template <class T, class Chain, class Draw>
 std::int32_t sample_token(std::span<T> row, const Chain& chain, const Draw& draw, sampling_context<T>& ctx,
-                          counter_rng& rng, std::span<const std::int32_t> history = {}) {
+                          counter_rng& rng, token_span history = {}) {
     static_assert(logits_processor<Chain, T>, "selfreplay::sample_token: Chain does not model selfreplay::logits_processor");
     static_assert(token_sampler<Draw, T>, "selfreplay::sample_token: Draw does not model selfreplay::token_sampler");
     ctx.begin_row(history);

@@ -19,12 +19,16 @@ namespace sampling_detail {
 //! Calls f(id, count) once per distinct id of ctx.history (ids checked against V).
 template <class T, class F>
 void for_each_distinct(sampling_context<T>& ctx, std::size_t V, std::string_view where, F f) {
-    ctx.ids.assign(ctx.history.begin(), ctx.history.end());
+    ctx.ids.clear();
+    for (std::size_t i = 0; i < ctx.history.size(); ++i) {
+        const std::int64_t id = ctx.history[i];
+        require(id >= 0 && static_cast<std::size_t>(id) < V, where, "history",
+                "contains token id ", id, " outside the vocabulary [0, ", V, ")");
+        ctx.ids.push_back(static_cast<std::int32_t>(id));
+    }
     std::sort(ctx.ids.begin(), ctx.ids.end());
     for (std::size_t i = 0; i < ctx.ids.size();) {
         const std::int32_t id = ctx.ids[i];
-        require(id >= 0 && static_cast<std::size_t>(id) < V, where, "history",
-                "contains token id ", id, " outside the vocabulary [0, ", V, ")");
         std::size_t j = i;
         while (j < ctx.ids.size() && ctx.ids[j] == id) ++j;
         f(static_cast<std::size_t>(id), j - i);

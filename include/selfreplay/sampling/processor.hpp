@@ -77,9 +77,9 @@ constexpr auto operator|(const A& a, const B& b) {
 }
 
 //! Applies processor `p` to one row with a fresh context (convenience outside generation).
-//! `history`: the tokens so far, for penalties.
+//! `history`: the tokens so far (int32 or int64 ids), for penalties.
 template <class P, class T>
-void process_row(const P& p, std::span<T> row, std::span<const std::int32_t> history = {}) {
+void process_row(const P& p, std::span<T> row, token_span history = {}) {
     static_assert(logits_processor<P, T>, "selfreplay::process_row: P does not model selfreplay::logits_processor");
     sampling_context<T> ctx;
     ctx.begin_row(history);
