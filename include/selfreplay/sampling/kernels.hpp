@@ -194,8 +194,10 @@ void exp_shifted(const T* v, std::size_t n, T m, float* out) {
     for (; i < n; ++i) out[i] = static_cast<float>(exp_nonpositive<T>(v[i] - m));
 }
 
-//! Bit q W + j set when lane j of register q of x[0..4 W) is >= t (four registers, W <= 16).
+//! Bit q W + j set when lane j of register q of x[0..4 W) is >= t (four registers, W <= 16);
+//! one OR of the four comparisons first, so that a block with no such lane costs one test.
 inline std::uint64_t block_at_least(const float* x, vfloat t) noexcept {
+    if (!anyv((loadv(x) >= t) | (loadv(x + W) >= t) | (loadv(x + 2 * W) >= t) | (loadv(x + 3 * W) >= t))) return 0;
     std::uint64_t bits = 0;
     for (std::size_t q = 0; q < 4; ++q) bits |= std::uint64_t(lane_bits(loadv(x + q * W) >= t)) << (q * W);
     return bits;
