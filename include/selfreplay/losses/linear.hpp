@@ -48,13 +48,15 @@ struct linear_gradients {
 
 //! How the linear losses chunk the positions.
 struct linear_options {
-    //! Positions per chunk (each chunk holds a [rows, V] logits buffer per model); 0: automatic,
-    //! the most rows whose logits buffers fit in `linear_chunk_bytes`.
+    //! Positions per chunk (each chunk holds a [rows, V] logits buffer per model); 0: the default,
+    //! `linear_chunk_rows`.
     index_t chunk_rows = 0;
 };
 
-//! The budget of the automatic chunk: bytes of [rows, V] logits buffers per chunk (both models).
-inline constexpr std::size_t linear_chunk_bytes = std::size_t(64) << 20;
+//! The default positions per chunk. Each chunk costs the products one pass over W (packing it)
+//! and one read and write of dW whatever its size, so chunks are sized in rows: at 256 rows that
+//! pass is small against the chunk's 2 * 256 * V * D flops of each product (docs/performance.md).
+inline constexpr index_t linear_chunk_rows = 256;
 
 namespace detail {
 
@@ -246,10 +248,7 @@ loss_result linear_driver(const M& mm, const linear_call& c, const linear_head<T
             for (index_t v = 0; v < g.bias.extent(0); ++v) g.bias(v) = T(0);
         }
     }
-    const index_t per_row_bytes = V * static_cast<index_t>(sizeof(T)) * (r != nullptr ? 2 : 1);
-    index_t chunk = c.chunk_rows > 0 ? c.chunk_rows
-                                     : std::max<index_t>(1, static_cast<index_t>(linear_chunk_bytes) / per_row_bytes);
-    chunk = std::max<index_t>(1, std::min(chunk, count));
+    const index_t chunk = std::max<index_t>(1, std::min(c.chunk_rows > 0 ? c.chunk_rows : linear_chunk_rows, count));
     const auto bias = contiguous_bias(s, V);
     const auto rbias = r != nullptr ? contiguous_bias(*r, V) : nullptr;
     auto z = linear_buffer<T>((chunk + c.spare_rows) * V);
@@ -365,7 +364,7 @@ loss_result linear_divergence(std::string_view where, const M& mm, const linear_
 //! \param mm       a `matmul` model for T (`eigen_matmul{}` from selfreplay/adapters/eigen.hpp)
 //! \param head     H [B*T, D] (row b*T + t = position (b, t)), W [V, D], optional bias [V]
 //! \param tokens   [B, T] token ids (std::int32_t or std::int64_t); targets of counted positions in [0, V)
-//! \param chunking positions per chunk (default: automatic, `linear_chunk_bytes` of logits)
+//! \param chunking positions per chunk (default `linear_chunk_rows`)
 //! Throws `invalid_argument` naming the argument for shape mismatches, N = 0 or D = 0, non-finite
 //! weights, NaN / +inf in the bias, non-finite hidden states at counted positions, and the
 //! errors of `next_token_loss`.
