@@ -117,12 +117,12 @@ TEMPLATE_TEST_CASE("the linear form of evaluate_objective equals the logits form
                    "[objective][linear]", float, double) {
     using T = TestType;
     check_mixer<T>(sr::no_replay{});
-    check_mixer<T>(sr::ntp_pre{.coefficient = 10.0});
-    check_mixer<T>(sr::kl_pre{.coefficient = 10.0});
-    check_mixer<T>(sr::kl_pre{.coefficient = 2.0, .direction = sr::kl_direction::reverse});
-    check_mixer<T>(sr::kl_pre{.coefficient = 0.0}); // a zero coefficient: value only, replay gradient 0
-    check_mixer<T>(sr::kl_dwn{.coefficient = 3.0});
-    check_mixer<T>(sr::ntp_pre{.coefficient = 2.0} + sr::kl_pre{.coefficient = 5.0} + sr::kl_dwn{.coefficient = 1.0});
+    check_mixer<T>(sr::ntp_pre<double>{.coefficient = 10.0});
+    check_mixer<T>(sr::kl_pre<double>{.coefficient = 10.0});
+    check_mixer<T>(sr::kl_pre<double>{.coefficient = 2.0, .direction = sr::kl_direction::reverse});
+    check_mixer<T>(sr::kl_pre<double>{.coefficient = 0.0}); // a zero coefficient: value only, replay gradient 0
+    check_mixer<T>(sr::kl_dwn<double>{.coefficient = 3.0});
+    check_mixer<T>(sr::ntp_pre<double>{.coefficient = 2.0} + sr::kl_pre<double>{.coefficient = 5.0} + sr::kl_dwn<double>{.coefficient = 1.0});
 }
 
 TEST_CASE("the linear form of evaluate_objective refuses bad input naming it", "[objective][linear][errors]") {
@@ -132,26 +132,26 @@ TEST_CASE("the linear form of evaluate_objective refuses bad input naming it", "
     using Catch::Matchers::Contains;
     auto in = s.linear();
     in.reference_weight = {};
-    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre{.coefficient = 1.0}, 0, mm, in),
+    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre<double>{.coefficient = 1.0}, 0, mm, in),
                       Contains("'inputs.reference_weight'"));
     in = s.linear();
     in.reference_replay_hidden = {};
-    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre{.coefficient = 1.0}, 0, mm, in),
+    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre<double>{.coefficient = 1.0}, 0, mm, in),
                       Contains("'inputs.reference_replay_hidden'") && Contains("needs_reference_replay_logits"));
     in = s.linear();
     in.student_replay_hidden = sr::make_view(s.tr.h.data(), {R * L - 1, D});
-    CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre{.coefficient = 1.0}, 0, mm, in),
+    CHECK_THROWS_WITH(sr::evaluate_objective(sr::ntp_pre<double>{.coefficient = 1.0}, 0, mm, in),
                       Contains("'inputs.student_replay_hidden'") && Contains("[8, 5]"));
     in = s.linear();
     in.student_train_hidden = sr::make_view(s.tx.h.data(), {B * L, D - 1});
     CHECK_THROWS_WITH(sr::evaluate_objective(sr::no_replay{}, 0, mm, in), Contains("'inputs.student_weight'") && Contains("width"));
     in = s.linear();
     in.reference_train_hidden = {};
-    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_dwn{.coefficient = 1.0}, 0, mm, in),
+    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_dwn<double>{.coefficient = 1.0}, 0, mm, in),
                       Contains("'inputs.reference_train_hidden'"));
     std::vector<T> dh(static_cast<std::size_t>(B * L * D));
     const sr::linear_objective_gradients<T> only_train{.train_hidden = sr::make_view(dh.data(), {B * L, D})};
-    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre{.coefficient = 1.0}, 0, mm, s.linear(), only_train),
+    CHECK_THROWS_WITH(sr::evaluate_objective(sr::kl_pre<double>{.coefficient = 1.0}, 0, mm, s.linear(), only_train),
                       Contains("'gradients.replay_hidden'"));
     CHECK_THROWS_WITH(sr::evaluate_objective(logit_gradient_mixer{}, 0, mm, s.linear(), only_train),
                       Contains("'mixer'") && Contains("linear form"));
