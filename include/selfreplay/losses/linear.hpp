@@ -60,6 +60,14 @@ inline constexpr index_t linear_chunk_rows = 256;
 
 namespace detail {
 
+//! Rejects a backend that does not model `matmul` with one sentence naming the concept.
+template <class M, class T>
+constexpr void require_matmul() {
+    static_assert(matmul<M, T>, "selfreplay linear losses: the backend does not model selfreplay::matmul (it needs a "
+                                "const call operator m(a, b, c, accumulate) on strided_view<const T, 2>, "
+                                "strided_view<const T, 2>, strided_view<T, 2>, bool)");
+}
+
 //! An uninitialised buffer of n elements (the chunk buffers are always written before read).
 template <class X>
 std::unique_ptr<X[]> linear_buffer(index_t n) {
@@ -328,6 +336,7 @@ template <class T, class M, class O, class RunRows>
 loss_result linear_divergence(std::string_view where, const M& mm, const linear_head<T>& s, const linear_head<T>& r,
                               const linear_gradients<T>& g, const O& o, const linear_options& chunking,
                               RunRows&& run_rows) {
+    require_matmul<M, T>();
     require(std::isfinite(o.temperature) && o.temperature > 0, where, "options.temperature",
             "must be finite and > 0, got ", o.temperature);
     require(chunking.chunk_rows >= 0, where, "chunking.chunk_rows", "must be >= 0, got ", chunking.chunk_rows);
@@ -369,10 +378,10 @@ loss_result linear_divergence(std::string_view where, const M& mm, const linear_
 //! weights, NaN / +inf in the bias, non-finite hidden states at counted positions, and the
 //! errors of `next_token_loss`.
 template <class M, class T, tensor K>
-    requires matmul<M, T>
 loss_result linear_next_token_loss(const M& mm, const linear_head<T>& head, const K& tokens,
                                    const std::type_identity_t<linear_gradients<T>>& gradients = {},
                                    const next_token_options& options = {}, const linear_options& chunking = {}) {
+    detail::require_matmul<M, T>();
     constexpr std::string_view where = "linear_next_token_loss";
     const auto tok = selfreplay::view<2>(tokens);
     using E = std::remove_const_t<typename decltype(tok)::element_type>;
@@ -434,7 +443,6 @@ loss_result linear_next_token_loss(const M& mm, const linear_head<T>& head, cons
 //! `kl_divergence`; results equal the unfused path's within float rounding.
 //! Throws `invalid_argument` as `linear_next_token_loss` does, naming `student.*` or `reference.*`.
 template <class M, class T>
-    requires matmul<M, T>
 loss_result linear_kl_divergence(const M& mm, const linear_head<T>& student,
                                  const std::type_identity_t<linear_head<T>>& reference,
                                  const std::type_identity_t<linear_gradients<T>>& gradients = {},
@@ -460,7 +468,6 @@ loss_result linear_kl_divergence(const M& mm, const linear_head<T>& student,
 //! the reference's logits formed from their heads, with the gradients with respect to the
 //! student's H, W and bias; otherwise as `linear_kl_divergence`.
 template <class M, class T>
-    requires matmul<M, T>
 loss_result linear_generalized_jsd(const M& mm, const linear_head<T>& student,
                                    const std::type_identity_t<linear_head<T>>& reference,
                                    const std::type_identity_t<linear_gradients<T>>& gradients = {},

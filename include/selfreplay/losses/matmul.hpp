@@ -22,7 +22,7 @@ namespace selfreplay {
 //!
 //! The callers guarantee: the extents agree; `c` does not overlap `a` or `b`; every view has a
 //! unit stride in one of its two dimensions (row- or column-major with any leading dimension,
-//! e.g. the `transposed` view of a row-major matrix); k may be 0 (then c = 0, or c unchanged).
+//! e.g. the `transposed` view of a row-major matrix); m, n, k >= 1.
 //! The product may run on any number of threads; its rounding is the backend's.
 template <class M, class T>
 concept matmul = std::floating_point<T> &&

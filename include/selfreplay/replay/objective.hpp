@@ -185,13 +185,13 @@ void require_linear_shape(const strided_view<A, 2>& v, bool required, index_t ro
 //! states whose rows are not the positions of their batch, gradients of the wrong shape; and what
 //! the linear losses refuse (non-finite weights, mismatched widths and vocabularies).
 template <class M, class T, class Mm>
-    requires matmul<Mm, T>
 objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const Mm& mm,
                                               const linear_objective_inputs<T>& in,
                                               const linear_objective_gradients<T>& gradients = {},
                                               const objective_options& options = {},
                                               const linear_options& chunking = {}) {
     detail::require_mixer<M>();
+    detail::require_matmul<Mm, T>();
     detail::require_present(in.train_tokens, "inputs.train_tokens", "the training batch is always required");
     detail::require_present(in.student_train_hidden, "inputs.student_train_hidden",
                             "theta's hidden states on the training batch are always required");
