@@ -168,6 +168,34 @@ public:
         for (const auto& s : parts_) logits.middleRows(std::ptrdiff_t(s.row0) * len, s.logits.rows()) = s.logits;
     }
 
+    //! As `forward`, up to the output layer: the hidden states [batch * len, width] it reads.
+    void forward_hidden(const std::int32_t* tokens, int batch, int len, matrix& hidden) {
+        split(batch);
+        len_ = len;
+        pool_->run(int(parts_.size()), [&](int k) {
+            auto& s = parts_[std::size_t(k)];
+            model_->forward_hidden(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.cache);
+        });
+        hidden.resize(std::ptrdiff_t(batch) * len, model_->config().width);
+        for (const auto& s : parts_) hidden.middleRows(std::ptrdiff_t(s.row0) * len, s.cache.hf.rows()) = s.cache.hf;
+    }
+
+    //! Backpropagates d loss / d hidden states [batch * len, width] of the last `forward_hidden`,
+    //! ADDING the gradients of the parameters below the output layer into `grad` (in shard order).
+    void backward_hidden(const matrix& dhidden, std::vector<float>& grad) {
+        if (dhidden.rows() != std::ptrdiff_t(rows_) * len_ || dhidden.cols() != model_->config().width)
+            throw std::invalid_argument("lab::data_parallel::backward_hidden: dhidden has the wrong shape");
+        pool_->run(int(parts_.size()), [&](int k) {
+            auto& s = parts_[std::size_t(k)];
+            s.dlogits = dhidden.middleRows(std::ptrdiff_t(s.row0) * len_, std::ptrdiff_t(s.rows) * len_);
+            s.grad.assign(model_->num_params(), 0.f);
+            model_->backward_hidden(s.cache, s.dlogits, s.grad);
+        });
+        if (grad.size() != model_->num_params()) grad.assign(model_->num_params(), 0.f);
+        for (const auto& s : parts_)
+            for (std::size_t i = 0; i < grad.size(); ++i) grad[i] += s.grad[i];
+    }
+
     //! Backpropagates `dlogits` [batch * len, vocab] of the last `forward`, ADDING the parameter
     //! gradient into `grad`: grad += g_0 + g_1 + ... in shard order.
     void backward(const matrix& dlogits, std::vector<float>& grad) {
@@ -190,12 +218,18 @@ public:
         for (auto& s : parts_) model_->start(s.kv, s.rows);
     }
 
-    //! Appends tokens[b] to sequence b of the current decoding and writes logits [batch, vocab].
-    void step(const std::int32_t* tokens, matrix& logits) {
-        pool_->run(int(parts_.size()),
-                   [&](int k) { model_->step(parts_[std::size_t(k)].kv, tokens + parts_[std::size_t(k)].row0, parts_[std::size_t(k)].logits); });
+    //! Appends tokens[b] to sequence b of the current decoding and writes logits [batch, vocab]
+    //! (and, when `hidden` is given, the output layer's input [batch, width]).
+    void step(const std::int32_t* tokens, matrix& logits, matrix* hidden = nullptr) {
+        pool_->run(int(parts_.size()), [&](int k) {
+            auto& s = parts_[std::size_t(k)];
+            model_->step(s.kv, tokens + s.row0, s.logits, hidden ? &s.hidden : nullptr);
+        });
         logits.resize(rows_, model_->vocab_size());
         for (const auto& s : parts_) logits.middleRows(s.row0, s.rows) = s.logits;
+        if (!hidden) return;
+        hidden->resize(rows_, model_->config().width);
+        for (const auto& s : parts_) hidden->middleRows(s.row0, s.rows) = s.hidden;
     }
 
 private:
@@ -203,7 +237,7 @@ private:
         int row0 = 0, rows = 0;  //!< first sequence and number of sequences
         forward_cache cache;
         kv_cache kv;
-        matrix logits, dlogits;
+        matrix logits, dlogits, hidden;  // dlogits: also d hidden (backward_hidden)
         param_vector grad;
     };
 

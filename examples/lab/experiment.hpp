@@ -66,6 +66,10 @@ struct toy_options {
     model_config model{.vocab = toy::vocab, .max_len = toy::toy_len, .width = 64, .layers = 2, .heads = 4, .ff = 192};
     std::vector<std::string> strategies{"none", "self-ntp", "self-kl", "stored"};
     bool quiet = false;
+    //! Compute the output layer and the objective from hidden states (selfreplay's linear losses,
+    //! the linear form of `evaluate_objective`): no [rows, V] logits or logit-gradient buffers in
+    //! training steps; pi's hidden states instead of its logits are recorded during generation.
+    bool linear_loss = false;
 };
 
 enum class replay_kind { none, self_generated, stored };
@@ -187,7 +191,7 @@ public:
                         st.opt.reset(st.model.num_params());
                         if constexpr (self) {
                             std::vector<float> rec;
-                            lm_adapter pi_lm(pi, &rec, toy::toy_len, par());
+                            lm_adapter pi_lm(pi, &rec, toy::toy_len, par(), o_.linear_loss);
                             S source(pi_lm, self_options(task));
                             train_task(st, r, task, mixer, &source, &pi, &rec);
                         } else {
@@ -267,8 +271,8 @@ private:
         if (s.replay == replay_kind::stored)
             return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, &pi, nullptr);
         // self-generated replay: sequences sampled from pi, prompted with each previous task's token
-        std::vector<float> pi_logits;  // pi's logits on the block of generated replay rows
-        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len, par());
+        std::vector<float> pi_logits;  // pi's logits (hidden states with linear_loss) on the block of generated replay rows
+        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len, par(), o_.linear_loss);
         selfreplay::self_generated<lm_adapter> source(pi_lm, self_options(task));
         if (s.mixer == mixer_kind::kl_pre)
             train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
@@ -314,6 +318,14 @@ private:
             st.store.add(x_tokens);  // the stored-exemplar memory sees every training batch
             // theta on the training batch and, when the mixer needs it, on the replay batch: one pass
             const int rows = Mixer::needs_student_replay_logits ? B + R : B;
+            std::fill(grad.begin(), grad.end(), 0.f);
+            if (o_.linear_loss) {
+                const auto obj = linear_step(st.model, student, mixer, s, tokens, rows, R, first_replay_row, pi, pi_logits,
+                                             reference, grad);
+                st.opt.update(st.model, grad, float(lr_at(s)));
+                loss_acc += obj.total;
+                ++loss_n;
+            } else {
             student.forward(tokens.data(), rows, T, logits);
             dlogits.resize(logits.rows(), V);
             const std::ptrdiff_t nx = std::ptrdiff_t(B) * T, nr = std::ptrdiff_t(R) * T;
@@ -335,11 +347,11 @@ private:
                 }
             }
             const auto obj = selfreplay::evaluate_objective(mixer, s, in, out, {.threads = o_.threads});
-            std::fill(grad.begin(), grad.end(), 0.f);
             student.backward(dlogits, grad);
             st.opt.update(st.model, grad, float(lr_at(s)));
             loss_acc += obj.total;
             ++loss_n;
+            }
             const bool last = s + 1 == steps;
             if ((s + 1) % o_.eval_every == 0 || last) {
                 const bool reached = o_.target_accuracy > 0 && !last &&
@@ -361,6 +373,57 @@ private:
         r.matrix.add_row(r.curve.back().acc);
     }
 
+    //! A model's output layer as the linear losses see it: W [V, width] (stored [width, V]) and bias [V].
+    static selfreplay::strided_view<const float, 2> output_weight(const transformer& m) {
+        return selfreplay::transposed(selfreplay::make_view(m.params().data() + m.layout().wout, {m.config().width, m.config().vocab}));
+    }
+    static selfreplay::strided_view<const float, 1> output_bias(const transformer& m) {
+        return selfreplay::make_view(m.params().data() + m.layout().bout, {m.config().vocab});
+    }
+
+    //! One training step's forward and backward passes with the linear losses (`linear_loss`):
+    //! theta's (and pi's) hidden states, `evaluate_objective`'s linear form (d loss / d W and
+    //! d bias straight into `grad`, zero on entry), then the backward pass from d loss / d hidden.
+    template <class Mixer>
+    auto linear_step(const transformer& model, data_parallel& student, const Mixer& mixer, long s,
+                     std::vector<std::int32_t>& tokens, int rows, int R, std::uint64_t first_replay_row, const transformer* pi,
+                     const std::vector<float>* pi_hidden, std::optional<data_parallel>& reference, std::vector<float>& grad) {
+        const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab, d = o_.model.width;
+        const std::ptrdiff_t nx = std::ptrdiff_t(B) * T, nr = std::ptrdiff_t(R) * T;
+        linear_hidden_.resize(std::ptrdiff_t(rows) * T, d);
+        student.forward_hidden(tokens.data(), rows, T, linear_hidden_);
+        linear_dhidden_.resize(linear_hidden_.rows(), d);
+        const auto& lay = model.layout();
+        selfreplay::linear_objective_inputs<float> in{.train_tokens = selfreplay::make_view<const std::int32_t>(tokens.data(), {B, T}),
+                                                      .student_train_hidden = selfreplay::view(std::as_const(linear_hidden_).topRows(nx)),
+                                                      .student_weight = output_weight(model),
+                                                      .student_bias = output_bias(model)};
+        selfreplay::linear_objective_gradients<float> out{
+            .train_hidden = selfreplay::view(linear_dhidden_.topRows(nx)),
+            .weight = selfreplay::transposed(selfreplay::make_view(grad.data() + lay.wout, {d, V})),
+            .bias = selfreplay::make_view(grad.data() + lay.bout, {V})};
+        if constexpr (Mixer::needs_replay_batch) in.replay_tokens = selfreplay::make_view<const std::int32_t>(tokens.data() + nx, {R, T});
+        if constexpr (Mixer::needs_student_replay_logits) {
+            in.student_replay_hidden = selfreplay::view(std::as_const(linear_hidden_).bottomRows(nr));
+            out.replay_hidden = selfreplay::view(linear_dhidden_.bottomRows(nr));
+        }
+        if constexpr (Mixer::needs_reference_replay_logits) {
+            if (pi_hidden) {  // pi's hidden states on these rows were recorded while the source generated them
+                const std::size_t block = std::size_t(R) * o_.buffer_batches;
+                const std::size_t offset = std::size_t(first_replay_row % block) * T * d;
+                in.reference_replay_hidden = selfreplay::make_view<const float>(pi_hidden->data() + offset, {R * T, d});
+            } else {  // stored replay rows: run pi on them
+                reference->forward_hidden(tokens.data() + nx, R, T, linear_ref_hidden_);
+                in.reference_replay_hidden = selfreplay::view(std::as_const(linear_ref_hidden_));
+            }
+            in.reference_weight = output_weight(*pi);
+            in.reference_bias = output_bias(*pi);
+        }
+        const auto obj = selfreplay::evaluate_objective(mixer, s, selfreplay::eigen_matmul{}, in, out, {.threads = o_.threads});
+        student.backward_hidden(linear_dhidden_, grad);
+        return obj;
+    }
+
     static std::string fmt(double v, int prec) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.*f", prec, v);
@@ -369,6 +432,7 @@ private:
 
     toy_options o_;
     progress_fn progress_;
+    matrix linear_hidden_, linear_dhidden_, linear_ref_hidden_;  //!< the linear steps' hidden states (kept between steps)
     std::vector<std::vector<std::int32_t>> eval_sets_;   //!< test sets: the accuracy matrix and curves
     std::vector<std::vector<std::int32_t>> valid_sets_;  //!< validation sets: when to stop a task
 };

@@ -2,8 +2,9 @@
 //! \file
 //! `lm_adapter`: makes a `lab::transformer` model `selfreplay::incremental_language_model`, so
 //! that selfreplay's `generate` and `self_generated` can sample from it. Optionally records the
-//! logits of every incremental step ([rows, record_len, V]): self-generated replay then has pi's
-//! logits on the replay batch (for KL replay) without a second forward pass. Its passes are
+//! logits of every incremental step ([rows, record_len, V]), or its hidden states ([rows,
+//! record_len, width]): self-generated replay then has pi's logits (or hidden states) on the
+//! replay batch (for KL replay) without a second forward pass. Its passes are
 //! sharded over threads by `data_parallel` (the tokens do not depend on the thread count).
 
 #include <algorithm>
@@ -24,8 +25,11 @@ public:
     //! \param record     when non-null, `reset(B)` sizes it to B * record_len * V zeros and step k
     //!                   writes its logits into rows b * record_len + k
     //! \param par        shards and threads of the model's passes
-    explicit lm_adapter(const transformer& model, std::vector<float>* record = nullptr, int record_len = 0, parallelism par = {})
-        : model_(&model), record_(record), record_len_(record_len), passes_(model, par) {}
+    //! \param record_hidden record the hidden states the output layer reads (width values per
+    //!                   position) instead of the logits (for the linear losses)
+    explicit lm_adapter(const transformer& model, std::vector<float>* record = nullptr, int record_len = 0, parallelism par = {},
+                        bool record_hidden = false)
+        : model_(&model), record_(record), record_len_(record_len), record_hidden_(record_hidden), passes_(model, par) {}
 
     selfreplay::index_t vocab_size() const { return model_->vocab_size(); }
 
@@ -45,7 +49,7 @@ public:
         passes_.start(int(batch));
         batch_ = int(batch);
         pos_ = 0;
-        if (record_) record_->assign(std::size_t(batch) * record_len_ * model_->vocab_size(), 0.f);
+        if (record_) record_->assign(std::size_t(batch) * record_len_ * record_width(), 0.f);
     }
 
     //! Appends tokens[b] to sequence b and writes the next-token logits [B, V].
@@ -53,23 +57,30 @@ public:
         const int B = batch_, V = model_->vocab_size();
         tokens_.resize(B);
         for (int b = 0; b < B; ++b) tokens_[b] = tokens(b);
-        passes_.step(tokens_.data(), out_);
+        const bool rec = record_ && pos_ < record_len_;
+        passes_.step(tokens_.data(), out_, rec && record_hidden_ ? &hidden_ : nullptr);
         for (int b = 0; b < B; ++b)
             for (int v = 0; v < V; ++v) logits(b, v) = out_(b, v);
-        if (record_ && pos_ < record_len_)
+        const matrix& kept = record_hidden_ ? hidden_ : out_;
+        const int w = record_width();
+        if (rec)
             for (int b = 0; b < B; ++b)
-                std::copy_n(out_.row(b).data(), V, record_->begin() + (std::ptrdiff_t(b) * record_len_ + pos_) * V);
+                std::copy_n(kept.row(b).data(), w, record_->begin() + (std::ptrdiff_t(b) * record_len_ + pos_) * w);
         ++pos_;
     }
+
+    //! Values recorded per position: V logits, or the width of the hidden states.
+    int record_width() const { return record_hidden_ ? model_->config().width : model_->vocab_size(); }
 
 private:
     const transformer* model_;
     std::vector<float>* record_;
     int record_len_;
+    bool record_hidden_;
     data_parallel passes_;
     int batch_ = 0, pos_ = 0;
     std::vector<std::int32_t> tokens_;
-    matrix out_;
+    matrix out_, hidden_;
 };
 
 static_assert(selfreplay::incremental_language_model<lm_adapter>);

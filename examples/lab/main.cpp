@@ -63,6 +63,8 @@ flags (defaults in brackets):
   --ff N              MLP hidden width [192]
   --out DIR           output directory [results]
   --quiet             no progress lines
+  --linear-loss       compute the output layer and the objective from hidden states (the linear
+                      losses: no [rows, vocab] logits in training steps; toy and grid modes)
   -h, --help          this text
 )";
 
@@ -107,6 +109,10 @@ int main(int argc, char** argv) {
         if (f == "-h" || f == "--help") {
             std::cout << usage;
             return 0;
+        }
+        if (f == "--linear-loss") {
+            o.linear_loss = true;
+            continue;
         }
         if (f == "--quiet") {
             o.quiet = true;

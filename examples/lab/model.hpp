@@ -156,10 +156,18 @@ public:
     //! Full forward pass over `batch` sequences of `len` tokens (row-major [batch, len]).
     //! Writes logits [batch * len, vocab]; fills `cache` for `backward` when given.
     void forward(const std::int32_t* tokens, int batch, int len, matrix& logits, forward_cache* cache = nullptr) const {
-        check_shape(batch, len);
-        const int d = cfg_.width, n = batch * len;
         forward_cache local;
         forward_cache& c = cache ? *cache : local;
+        forward_hidden(tokens, batch, len, c);
+        logits.noalias() = c.hf * cmap(layout_.wout, cfg_.width, cfg_.vocab);
+        logits.rowwise() += cvec(layout_.bout, cfg_.vocab);
+    }
+
+    //! The forward pass up to the output layer: the final LayerNorm's output, the hidden states
+    //! the output layer reads, in `c.hf` [batch * len, width] (with the rest of `c` for `backward`).
+    void forward_hidden(const std::int32_t* tokens, int batch, int len, forward_cache& c) const {
+        check_shape(batch, len);
+        const int d = cfg_.width, n = batch * len;
         c.batch = batch;
         c.len = len;
         c.tokens.assign(tokens, tokens + n);
@@ -187,8 +195,6 @@ public:
             x.rowwise() += cvec(p.b2, d);
         }
         layer_norm(x, layout_.lnf_g, layout_.lnf_b, c.hf, c.muf, c.rsf);
-        logits.noalias() = c.hf * cmap(layout_.wout, d, cfg_.vocab);
-        logits.rowwise() += cvec(layout_.bout, cfg_.vocab);
     }
 
     //! Backpropagates `dlogits` [batch * len, vocab] through the pass recorded in `c`,
@@ -204,44 +210,25 @@ public:
 
     //! As above, into an aligned parameter vector (no copy).
     void backward(forward_cache& c, const matrix& dlogits, param_vector& grad) const {
-        const int d = cfg_.width, f = cfg_.ff, n = c.batch * c.len;
+        const int d = cfg_.width, n = c.batch * c.len;
         if (dlogits.rows() != n || dlogits.cols() != cfg_.vocab)
             throw std::invalid_argument("lab::transformer::backward: dlogits has the wrong shape");
         if (grad.size() != params_.size()) throw std::invalid_argument("lab::transformer::backward: grad has the wrong size");
         gmap(grad, layout_.wout, d, cfg_.vocab).noalias() += c.hf.transpose() * dlogits;
         gvec(grad, layout_.bout, cfg_.vocab) += dlogits.colwise().sum();
-        matrix &dh = c.work.dh, &dx = c.work.dx, &dact = c.work.dact, &dqkv = c.work.dqkv;
-        dh.noalias() = dlogits * cmap(layout_.wout, d, cfg_.vocab).transpose();
-        dx.setZero(n, d);
-        layer_norm_backward(c.x_final, c.muf, c.rsf, dh, layout_.lnf_g, layout_.lnf_b, grad, dx);
-        for (int l = cfg_.layers - 1; l >= 0; --l) {
-            const auto& b = c.blocks[l];
-            const auto& p = layout_.blocks[l];
-            // MLP: x += relu(h2 W1 + b1) W2 + b2
-            gmap(grad, p.w2, f, d).noalias() += b.a.transpose() * dx;
-            gvec(grad, p.b2, d) += dx.colwise().sum();
-            dact.noalias() = dx * cmap(p.w2, f, d).transpose();
-            dact = (b.u.array() > 0.f).select(dact, 0.f);
-            gmap(grad, p.w1, d, f).noalias() += b.h2.transpose() * dact;
-            gvec(grad, p.b1, f) += dact.colwise().sum();
-            dh.noalias() = dact * cmap(p.w1, d, f).transpose();
-            layer_norm_backward(b.x_mid, b.mu2, b.rs2, dh, p.ln2_g, p.ln2_b, grad, dx);
-            // attention: x += att_out Wo + bo
-            gmap(grad, p.wo, d, d).noalias() += b.att_out.transpose() * dx;
-            gvec(grad, p.bo, d) += dx.colwise().sum();
-            dh.noalias() = dx * cmap(p.wo, d, d).transpose();  // d att_out
-            dqkv.resize(n, 3 * d);
-            attention_backward(b.qkv, b.probs, dh, c.batch, c.len, dqkv);
-            gmap(grad, p.wqkv, d, 3 * d).noalias() += b.h1.transpose() * dqkv;
-            gvec(grad, p.bqkv, 3 * d) += dqkv.colwise().sum();
-            dh.noalias() = dqkv * cmap(p.wqkv, d, 3 * d).transpose();
-            layer_norm_backward(b.x_in, b.mu1, b.rs1, dh, p.ln1_g, p.ln1_b, grad, dx);
-        }
-        for (int i = 0; i < n; ++i) {
-            const int t = i % c.len;
-            gvec(grad, layout_.tok + std::size_t(c.tokens[i]) * d, d) += dx.row(i);
-            gvec(grad, layout_.pos + std::size_t(t) * d, d) += dx.row(i);
-        }
+        c.work.dh.noalias() = dlogits * cmap(layout_.wout, d, cfg_.vocab).transpose();
+        backward_below_output(c, grad);
+    }
+
+    //! Backpropagates d loss / d hidden states (`dhidden` [batch * len, width], the gradient with
+    //! respect to `c.hf` of `forward_hidden`), ADDING the gradients of every parameter below the
+    //! output layer into `grad`; the output layer's own gradients are the caller's.
+    void backward_hidden(forward_cache& c, const matrix& dhidden, param_vector& grad) const {
+        if (dhidden.rows() != std::ptrdiff_t(c.batch) * c.len || dhidden.cols() != cfg_.width)
+            throw std::invalid_argument("lab::transformer::backward_hidden: dhidden has the wrong shape");
+        if (grad.size() != params_.size()) throw std::invalid_argument("lab::transformer::backward_hidden: grad has the wrong size");
+        c.work.dh = dhidden;
+        backward_below_output(c, grad);
     }
 
     //! Starts incremental decoding for `batch` sequences (empties the cache).
@@ -257,8 +244,9 @@ public:
         }
     }
 
-    //! Appends one token per sequence and writes the next-token logits [batch, vocab].
-    void step(kv_cache& cache, const std::int32_t* tokens, matrix& logits) const {
+    //! Appends one token per sequence and writes the next-token logits [batch, vocab] (and, when
+    //! `hidden` is given, the hidden states the output layer read [batch, width]).
+    void step(kv_cache& cache, const std::int32_t* tokens, matrix& logits, matrix* hidden = nullptr) const {
         const int B = cache.batch, d = cfg_.width, t = cache.len, H = cfg_.heads, dh = d / H;
         if (t >= cfg_.max_len) throw std::invalid_argument("lab::transformer::step: sequence longer than max_len");
         for (int i = 0; i < B; ++i)
@@ -299,10 +287,47 @@ public:
         layer_norm(x, layout_.lnf_g, layout_.lnf_b, h, mu, rs);
         logits.noalias() = h * cmap(layout_.wout, d, cfg_.vocab);
         logits.rowwise() += cvec(layout_.bout, cfg_.vocab);
+        if (hidden) *hidden = h;
         ++cache.len;
     }
 
 private:
+    //! The backward pass from d loss / d hf (in `c.work.dh`) down to the embeddings, adding into `grad`.
+    void backward_below_output(forward_cache& c, param_vector& grad) const {
+        const int d = cfg_.width, f = cfg_.ff, n = c.batch * c.len;
+        matrix &dh = c.work.dh, &dx = c.work.dx, &dact = c.work.dact, &dqkv = c.work.dqkv;
+        dx.setZero(n, d);
+        layer_norm_backward(c.x_final, c.muf, c.rsf, dh, layout_.lnf_g, layout_.lnf_b, grad, dx);
+        for (int l = cfg_.layers - 1; l >= 0; --l) {
+            const auto& b = c.blocks[l];
+            const auto& p = layout_.blocks[l];
+            // MLP: x += relu(h2 W1 + b1) W2 + b2
+            gmap(grad, p.w2, f, d).noalias() += b.a.transpose() * dx;
+            gvec(grad, p.b2, d) += dx.colwise().sum();
+            dact.noalias() = dx * cmap(p.w2, f, d).transpose();
+            dact = (b.u.array() > 0.f).select(dact, 0.f);
+            gmap(grad, p.w1, d, f).noalias() += b.h2.transpose() * dact;
+            gvec(grad, p.b1, f) += dact.colwise().sum();
+            dh.noalias() = dact * cmap(p.w1, d, f).transpose();
+            layer_norm_backward(b.x_mid, b.mu2, b.rs2, dh, p.ln2_g, p.ln2_b, grad, dx);
+            // attention: x += att_out Wo + bo
+            gmap(grad, p.wo, d, d).noalias() += b.att_out.transpose() * dx;
+            gvec(grad, p.bo, d) += dx.colwise().sum();
+            dh.noalias() = dx * cmap(p.wo, d, d).transpose();  // d att_out
+            dqkv.resize(n, 3 * d);
+            attention_backward(b.qkv, b.probs, dh, c.batch, c.len, dqkv);
+            gmap(grad, p.wqkv, d, 3 * d).noalias() += b.h1.transpose() * dqkv;
+            gvec(grad, p.bqkv, 3 * d) += dqkv.colwise().sum();
+            dh.noalias() = dqkv * cmap(p.wqkv, d, 3 * d).transpose();
+            layer_norm_backward(b.x_in, b.mu1, b.rs1, dh, p.ln1_g, p.ln1_b, grad, dx);
+        }
+        for (int i = 0; i < n; ++i) {
+            const int t = i % c.len;
+            gvec(grad, layout_.tok + std::size_t(c.tokens[i]) * d, d) += dx.row(i);
+            gvec(grad, layout_.pos + std::size_t(t) * d, d) += dx.row(i);
+        }
+    }
+
     const_matrix_map cmap(std::size_t at, int r, int c) const { return {params_.data() + at, r, c}; }
     const_vector_map cvec(std::size_t at, int n) const { return {params_.data() + at, n}; }
     static matrix_map gmap(param_vector& g, std::size_t at, int r, int c) { return {g.data() + at, r, c}; }

@@ -3,12 +3,16 @@
 // incremental one, and hand-worked toy examples.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <selfreplay/adapters/eigen.hpp>
+#include <selfreplay/losses.hpp>
 #include <selfreplay/sampling.hpp>
 
 #include "data_parallel.hpp"
@@ -251,4 +255,54 @@ TEST_CASE("toy tasks encode as documented", "[lab]") {
     CHECK(prompt_len(0) == 9);
     CHECK(prompt_len(2) == 7);
     CHECK_THROWS(answer(4, 1, 1));
+}
+
+TEST_CASE("--linear-loss: hidden states, the linear losses and backward_hidden equal the logits path", "[lab][linear]") {
+    const auto m = tiny_model(13);
+    const int B = 3, T = 5, V = 7, d = 8;
+    std::vector<std::int32_t> tok{0, 1, 2, 3, 4, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1};
+    const auto tv = selfreplay::make_view<const std::int32_t>(tok.data(), {B, T});
+    // the logits path: forward, next_token_loss's logit gradient, backward
+    lab::forward_cache ca;
+    lab::matrix logits, dlogits(B * T, V);
+    m.forward(tok.data(), B, T, logits, &ca);
+    const double want = selfreplay::next_token_loss(logits, tv, dlogits).value;
+    lab::param_vector ga(m.num_params(), 0.f);
+    m.backward(ca, dlogits, ga);
+    // the linear path: forward_hidden, linear_next_token_loss (dW, d bias straight into the gradient), backward_hidden
+    lab::forward_cache cb;
+    m.forward_hidden(tok.data(), B, T, cb);
+    lab::param_vector gb(m.num_params(), 0.f);
+    lab::matrix dh(B * T, d);
+    const auto& lay = m.layout();
+    const selfreplay::linear_head<float> head{
+        selfreplay::view(std::as_const(cb.hf)),
+        selfreplay::transposed(selfreplay::make_view<const float>(m.params().data() + lay.wout, {d, V})),
+        selfreplay::make_view<const float>(m.params().data() + lay.bout, {V})};
+    const double got = selfreplay::linear_next_token_loss(
+                           selfreplay::eigen_matmul{}, head, tv,
+                           {.hidden = selfreplay::view(dh),
+                            .weight = selfreplay::transposed(selfreplay::make_view(gb.data() + lay.wout, {d, V})),
+                            .bias = selfreplay::make_view(gb.data() + lay.bout, {V})})
+                           .value;
+    m.backward_hidden(cb, dh, gb);
+    CHECK(got == Approx(want).epsilon(1e-6));
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < ga.size(); ++i) {
+        worst = std::max(worst, double(std::abs(ga[i] - gb[i])));
+        scale = std::max(scale, double(std::abs(ga[i])));
+    }
+    CHECK(worst <= 1e-5 * scale);
+    // lm_adapter records the hidden states the output layer read, step by step
+    std::vector<float> rec;
+    lab::lm_adapter lm(m, &rec, T, {}, true);
+    lm.reset(B);
+    lab::matrix step_logits(B, V);
+    for (int t = 0; t < T; ++t) {
+        std::vector<std::int32_t> col{tok[t], tok[T + t], tok[2 * T + t]};
+        lm.step(selfreplay::make_view<const std::int32_t>(col.data(), {B}), selfreplay::view(step_logits));
+    }
+    REQUIRE(rec.size() == std::size_t(B * T * d));
+    for (int i = 0; i < B * T; ++i)
+        for (int k = 0; k < d; ++k) CHECK(rec[std::size_t(i * d + k)] == Approx(cb.hf(i, k)).margin(1e-4));
 }

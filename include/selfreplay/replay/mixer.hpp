@@ -1,8 +1,9 @@
 #pragma once
 //! \file
 //! The `replay_mixer` concept, and what the combined objective hands a mixer: the inputs (tokens
-//! and logits of the training and replay batches), the gradient outputs, and the
-//! `objective_context` through which a mixer adds its terms.
+//! and logits of the training and replay batches, or, in the linear form, hidden states and output
+//! projections), the gradient outputs, and the `objective_context` through which a mixer adds its
+//! terms.
 
 #include <array>
 #include <concepts>
@@ -14,6 +15,8 @@
 
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/kl.hpp"
+#include "selfreplay/losses/linear.hpp"
+#include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/tensor/error.hpp"
 
@@ -39,6 +42,62 @@ struct objective_gradients {
     strided_view<T, 2> replay{}; //!< [R*L, V] gradient w.r.t. `student_replay_logits` (when the mixer uses them)
 };
 
+//! The linear form of `objective_inputs`: each model's final hidden states and its output
+//! projection instead of logits (logits = hidden * weight^T + bias, never stored whole; see
+//! `linear_next_token_loss`). Hidden states have one row per position (row b*L + t). An input the
+//! mixer does not need may stay empty.
+template <class T>
+struct linear_objective_inputs {
+    const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`)
+    strided_view<const T, 2> student_train_hidden{};    //!< [B*L, D] theta's hidden states on the training batch
+    const_token_batch_view replay_tokens{};             //!< [R, L] replay batch
+    strided_view<const T, 2> student_replay_hidden{};   //!< [R*L, D] theta's hidden states on the replay batch
+    strided_view<const T, 2> reference_replay_hidden{}; //!< [R*L, D_pi] pi's hidden states on the replay batch
+    strided_view<const T, 2> reference_train_hidden{};  //!< [B*L, D_pi] pi's hidden states on the training batch
+    strided_view<const T, 2> student_weight{};          //!< theta's output projection W [V, D]
+    strided_view<const T, 1> student_bias{};            //!< theta's output bias [V] (optional)
+    strided_view<const T, 2> reference_weight{};        //!< pi's output projection [V, D_pi] (when pi is used)
+    strided_view<const T, 1> reference_bias{};          //!< pi's output bias [V] (optional)
+};
+
+//! Where the linear form of `evaluate_objective` writes d total / d (theta's hidden states, W,
+//! bias), overwriting. Empty views are not computed; all empty: value only.
+template <class T>
+struct linear_objective_gradients {
+    strided_view<T, 2> train_hidden{};  //!< [B*L, D] w.r.t. `student_train_hidden`
+    strided_view<T, 2> replay_hidden{}; //!< [R*L, D] w.r.t. `student_replay_hidden` (when the mixer uses them)
+    strided_view<T, 2> weight{};        //!< [V, D] w.r.t. `student_weight` (through both batches)
+    strided_view<T, 1> bias{};          //!< [V] w.r.t. `student_bias`
+
+    //! True when some gradient is asked for.
+    bool any() const noexcept {
+        return train_hidden.data() != nullptr || replay_hidden.data() != nullptr || weight.data() != nullptr ||
+               bias.data() != nullptr;
+    }
+};
+
+namespace detail {
+//! The linear form of one objective evaluation, as `objective_context` sees it.
+template <class T>
+struct linear_objective_state {
+    const linear_objective_inputs<T>& in;
+    const linear_objective_gradients<T>& out;
+    matmul_ref<T> mm;
+    linear_options chunking;
+
+    linear_head<T> student(const strided_view<const T, 2>& hidden) const {
+        return {hidden, in.student_weight, in.student_bias};
+    }
+    linear_head<T> reference(const strided_view<const T, 2>& hidden) const {
+        return {hidden, in.reference_weight, in.reference_bias};
+    }
+    linear_gradients<T> gradients(bool grad, const strided_view<T, 2>& hidden) const {
+        if (!grad) return {};
+        return {hidden, out.weight, out.bias};
+    }
+};
+} // namespace detail
+
 //! Settings of `evaluate_objective`.
 struct objective_options {
     int threads = 1; //!< threads for the loss kernels (results are bit-identical for any count)
@@ -63,54 +122,98 @@ struct objective_result {
 };
 
 //! The view of one objective evaluation that a mixer's `add_terms` works through: the step, the
-//! inputs, and helpers that add a weighted term with its logit gradient in one fused pass.
+//! inputs, and helpers that add a weighted term with its gradient in one fused pass, from logits
+//! or, in the linear form, from hidden states (the same helpers serve both).
 //! Gradients accumulate: the training-batch gradient already holds NTP's when `add_terms` runs;
 //! the replay-batch gradient starts with the first term that writes it.
 template <class T>
 class objective_context {
 public:
-    //! Internal: built by `evaluate_objective`.
+    //! Internal: built by `evaluate_objective` (logits form).
     objective_context(std::int64_t step, const objective_inputs<T>& in, const objective_gradients<T>& out,
                       index_t seq_len, int threads, objective_term* terms, std::size_t capacity) noexcept
-        : step_(step), in_(in), out_(out), seq_len_(seq_len), threads_(threads), terms_(terms), capacity_(capacity) {}
+        : step_(step), in_(&in), out_(&out), seq_len_(seq_len), threads_(threads), terms_(terms), capacity_(capacity) {}
+
+    //! Internal: built by `evaluate_objective` (linear form).
+    objective_context(std::int64_t step, const detail::linear_objective_state<T>& linear, index_t seq_len, int threads,
+                      objective_term* terms, std::size_t capacity) noexcept
+        : step_(step), in_(&no_inputs()), out_(&no_gradients()), linear_(&linear), seq_len_(seq_len), threads_(threads),
+          terms_(terms), capacity_(capacity) {}
 
     std::int64_t step() const noexcept { return step_; }                //!< the training step
-    const objective_inputs<T>& inputs() const noexcept { return in_; }   //!< tokens and logits
+    const objective_inputs<T>& inputs() const noexcept { return *in_; } //!< tokens and logits (empty logits in the linear form)
+    //! The linear form's inputs (hidden states and projections), or nullptr in the logits form.
+    const linear_objective_inputs<T>* linear_inputs() const noexcept { return linear_ ? &linear_->in : nullptr; }
     index_t sequence_length() const noexcept { return seq_len_; }        //!< L
     int threads() const noexcept { return threads_; }                   //!< threads for loss kernels
-    bool computes_gradients() const noexcept { return out_.train.data() != nullptr; } //!< gradients asked?
+    //! Whether gradients are asked for.
+    bool computes_gradients() const noexcept { return linear_ ? linear_->out.any() : out_->train.data() != nullptr; }
 
     //! Adds c * NTP_theta(replay) (`ntp_pre`), with its gradient into the replay gradient.
     void add_replay_ntp(std::string_view name, double c) {
+        if (linear_) {
+            add(name, c, [&](bool grad, double scale, bool) {
+                if (grad) start_replay();
+                const next_token_options o{.scale = scale, .accumulate = true, .threads = threads_};
+                return linear_next_token_loss(linear_->mm, linear_->student(linear_->in.student_replay_hidden),
+                                              linear_->in.replay_tokens, linear_->gradients(grad, linear_->out.replay_hidden),
+                                              o, linear_->chunking)
+                    .value;
+            }, replay_started_, true);
+            return;
+        }
         add(name, c, [&](bool grad, double scale, bool acc) {
             const next_token_options o{.scale = scale, .accumulate = acc, .threads = threads_};
-            return in_.replay_tokens.visit([&](const auto& tokens) {
-                return grad ? next_token_loss(in_.student_replay_logits, tokens, out_.replay, o).value
-                            : next_token_loss(in_.student_replay_logits, tokens, o).value;
+            return in_->replay_tokens.visit([&](const auto& tokens) {
+                return grad ? next_token_loss(in_->student_replay_logits, tokens, out_->replay, o).value
+                            : next_token_loss(in_->student_replay_logits, tokens, o).value;
             });
-        }, replay_started_, out_.replay.data() != nullptr);
+        }, replay_started_, out_->replay.data() != nullptr);
     }
 
     //! Adds c * KL(pi || theta) on the replay batch (`kl_pre`; `direction` reverse: KL(theta || pi)).
     void add_replay_kl(std::string_view name, double c, kl_direction direction = kl_direction::forward) {
+        if (linear_) {
+            add(name, c, [&](bool grad, double scale, bool) {
+                if (grad) start_replay();
+                const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                   .accumulate = true, .threads = threads_};
+                return linear_kl_divergence(linear_->mm, linear_->student(linear_->in.student_replay_hidden),
+                                            linear_->reference(linear_->in.reference_replay_hidden),
+                                            linear_->gradients(grad, linear_->out.replay_hidden), o, linear_->chunking)
+                    .value;
+            }, replay_started_, true);
+            return;
+        }
         add(name, c, [&](bool grad, double scale, bool acc) {
             const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
                                .threads = threads_};
-            return grad ? kl_divergence(in_.student_replay_logits, in_.reference_replay_logits, out_.replay, o).value
-                        : kl_divergence(in_.student_replay_logits, in_.reference_replay_logits, o).value;
-        }, replay_started_, out_.replay.data() != nullptr);
+            return grad ? kl_divergence(in_->student_replay_logits, in_->reference_replay_logits, out_->replay, o).value
+                        : kl_divergence(in_->student_replay_logits, in_->reference_replay_logits, o).value;
+        }, replay_started_, out_->replay.data() != nullptr);
     }
 
     //! Adds c * KL(pi || theta) on the training batch (`kl_dwn`), with its gradient into the
     //! training gradient.
     void add_train_kl(std::string_view name, double c, kl_direction direction = kl_direction::forward) {
         bool started = true; // NTP's gradient is already there
+        if (linear_) {
+            add(name, c, [&](bool grad, double scale, bool) {
+                const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                   .accumulate = true, .threads = threads_};
+                return linear_kl_divergence(linear_->mm, linear_->student(linear_->in.student_train_hidden),
+                                            linear_->reference(linear_->in.reference_train_hidden),
+                                            linear_->gradients(grad, linear_->out.train_hidden), o, linear_->chunking)
+                    .value;
+            }, started, true);
+            return;
+        }
         add(name, c, [&](bool grad, double scale, bool acc) {
             const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
                                .threads = threads_};
-            return grad ? kl_divergence(in_.student_train_logits, in_.reference_train_logits, out_.train, o).value
-                        : kl_divergence(in_.student_train_logits, in_.reference_train_logits, o).value;
-        }, started, out_.train.data() != nullptr);
+            return grad ? kl_divergence(in_->student_train_logits, in_->reference_train_logits, out_->train, o).value
+                        : kl_divergence(in_->student_train_logits, in_->reference_train_logits, o).value;
+        }, started, out_->train.data() != nullptr);
     }
 
     //! Records a term a mixer computed itself (its gradient added through `train_gradient()` /
@@ -119,19 +222,41 @@ public:
         push({name, coefficient, value, coefficient * value});
     }
 
-    //! The training-batch gradient, holding the terms so far; add to it.
-    strided_view<T, 2> train_gradient() const noexcept { return out_.train; }
+    //! The training-batch logit gradient, holding the terms so far; add to it. Throws
+    //! `invalid_argument` in the linear form, which has no logit gradient.
+    strided_view<T, 2> train_gradient() const {
+        require_logits_form("train_gradient()");
+        return out_->train;
+    }
 
-    //! The replay-batch gradient, holding the terms so far (zero-filled at first access); add to it.
+    //! The replay-batch logit gradient, holding the terms so far (zero-filled at first access); add
+    //! to it. Throws `invalid_argument` in the linear form.
     strided_view<T, 2> replay_gradient() {
+        require_logits_form("replay_gradient()");
         start_replay();
-        return out_.replay;
+        return out_->replay;
     }
 
     //! Internal: zero-fills the replay gradient when no term wrote it.
     void finish() { start_replay(); }
 
 private:
+    static const objective_inputs<T>& no_inputs() noexcept {
+        static const objective_inputs<T> none{};
+        return none;
+    }
+    static const objective_gradients<T>& no_gradients() noexcept {
+        static const objective_gradients<T> none{};
+        return none;
+    }
+
+    void require_logits_form(std::string_view what) const {
+        if (linear_)
+            throw invalid_argument("evaluate_objective", "mixer",
+                                   "asks for " + std::string(what) +
+                                       ", a logit gradient, which the linear form (hidden states) does not have");
+    }
+
     template <class F>
     void add(std::string_view name, double c, F&& run, bool& started, bool has_gradient) {
         const bool grad = computes_gradients() && has_gradient && c != 0;
@@ -153,15 +278,18 @@ private:
     }
 
     void start_replay() {
-        if (replay_started_ || out_.replay.data() == nullptr) return;
-        for (index_t r = 0; r < out_.replay.extent(0); ++r)
-            for (index_t v = 0; v < out_.replay.extent(1); ++v) out_.replay(r, v) = T(0);
+        if (replay_started_) return;
+        const strided_view<T, 2> g = linear_ ? linear_->out.replay_hidden : out_->replay;
+        if (g.data() == nullptr) return;
+        for (index_t r = 0; r < g.extent(0); ++r)
+            for (index_t v = 0; v < g.extent(1); ++v) g(r, v) = T(0);
         replay_started_ = true;
     }
 
     std::int64_t step_;
-    const objective_inputs<T>& in_;
-    const objective_gradients<T>& out_;
+    const objective_inputs<T>* in_;
+    const objective_gradients<T>* out_;
+    const detail::linear_objective_state<T>* linear_ = nullptr;
     index_t seq_len_;
     int threads_;
     objective_term* terms_;

@@ -9,6 +9,11 @@
 //! 3. run theta on x, and what m's `needs_*` members ask for: theta on r, pi on r, pi on x;
 //! 4. `evaluate_objective(m, step, inputs, gradients)`: the loss, its components, and
 //!    d loss / d logits for x and r, to backpropagate through theta.
+//!
+//! The linear form, `evaluate_objective(m, step, matmul, linear_inputs, linear_gradients)`, takes
+//! each model's final hidden states and output projection instead of logits (step 3 stops before
+//! the output layer) and returns d loss / d hidden states, W and bias; no [rows, V] buffer is
+//! allocated for theta or pi.
 
 #include <cstdint>
 #include <string>
@@ -16,6 +21,8 @@
 #include <type_traits>
 
 #include "selfreplay/losses/cross_entropy.hpp"
+#include "selfreplay/losses/linear.hpp"
+#include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/mixer.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/tensor/error.hpp"
@@ -145,6 +152,104 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     objective_context<T> ctx(step, in, gradients, L, options.threads, result.terms.data(), M::terms);
     mixer.add_terms(ctx);
     if (grads && (M::needs_student_replay_logits)) ctx.finish();
+    result.total = result.train_ntp;
+    for (const auto& t : result.terms) result.total += t.weighted;
+    return result;
+}
+
+namespace detail {
+//! Throws unless `v` (when given, or always when `required`) has `rows` rows and `cols` columns
+//! (cols < 0: any); `what` says where the expected shape comes from.
+template <class A>
+void require_linear_shape(const strided_view<A, 2>& v, bool required, index_t rows, index_t cols,
+                          std::string_view argument, std::string_view why, std::string_view what) {
+    if (v.data() == nullptr) {
+        check(!required, "evaluate_objective", argument, [&] { return "is missing: " + std::string(why); });
+        return;
+    }
+    check(v.extent(0) == rows && (cols < 0 || v.extent(1) == cols), "evaluate_objective", argument, [&] {
+        return "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + std::string(what) + " needs " +
+               (cols < 0 ? "[" + std::to_string(rows) + ", D]" : shape_text(rows, cols));
+    });
+}
+} // namespace detail
+
+//! The linear form: evaluates the same objective as above (same terms, same semantics, equal
+//! within float rounding) from hidden states and output projections, through the linear losses
+//! (`linear_next_token_loss`, `linear_kl_divergence`) with the backend `mm`, and writes
+//! d loss / d student_train_hidden, d loss / d student_replay_hidden, d loss / d student_weight
+//! (through both batches) and d loss / d student_bias into `gradients` (those given; overwriting).
+//! Works with the library's mixers and with any mixer that adds its terms through the
+//! `objective_context` helpers (a mixer asking for a logit gradient is refused).
+//!
+//! Refuses (throws `invalid_argument` naming the input) what the logits form refuses, in terms of
+//! hidden states: a missing input the mixer needs (theta's or pi's hidden states, pi's weight), hidden
+//! states whose rows are not the positions of their batch, gradients of the wrong shape; and what
+//! the linear losses refuse (non-finite weights, mismatched widths and vocabularies).
+template <class M, class T, class Mm>
+objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const Mm& mm,
+                                              const linear_objective_inputs<T>& in,
+                                              const linear_objective_gradients<T>& gradients = {},
+                                              const objective_options& options = {},
+                                              const linear_options& chunking = {}) {
+    detail::require_mixer<M>();
+    detail::require_matmul<Mm, T>();
+    detail::require_present(in.train_tokens, "inputs.train_tokens", "the training batch is always required");
+    detail::require_present(in.student_train_hidden, "inputs.student_train_hidden",
+                            "theta's hidden states on the training batch are always required");
+    detail::require_present(in.student_weight, "inputs.student_weight", "theta's output projection is always required");
+    const index_t B = in.train_tokens.extent(0), L = in.train_tokens.extent(1), D = in.student_train_hidden.extent(1);
+    const index_t V = in.student_weight.extent(0);
+    detail::require_linear_shape(in.student_train_hidden, true, B * L, D, "inputs.student_train_hidden", "",
+                                 "train_tokens " + detail::shape_text(B, L) + " (B*L rows)");
+    detail::require_linear_shape(in.student_weight, true, V, D, "inputs.student_weight", "",
+                                 "student_train_hidden's width (D)");
+    detail::require_linear_shape(gradients.train_hidden, false, B * L, D, "gradients.train_hidden", "",
+                                 "student_train_hidden");
+    detail::require_linear_shape(gradients.weight, false, V, D, "gradients.weight", "", "student_weight");
+    if (gradients.bias.data() != nullptr)
+        detail::check(gradients.bias.extent(0) == V, "evaluate_objective", "gradients.bias",
+                      [&] { return "has " + std::to_string(gradients.bias.extent(0)) + " entries but V = " + std::to_string(V); });
+    if constexpr (M::needs_reference_train_logits) {
+        detail::require_linear_shape(in.reference_train_hidden, true, B * L, -1, "inputs.reference_train_hidden",
+                                     "this mixer needs pi's hidden states on the training batch (needs_reference_train_logits)",
+                                     "train_tokens " + detail::shape_text(B, L) + " (B*L rows)");
+    }
+    if constexpr (M::needs_reference_train_logits || M::needs_reference_replay_logits)
+        detail::require_present(in.reference_weight, "inputs.reference_weight", "this mixer needs pi's output projection");
+    if constexpr (M::needs_student_replay_logits || M::needs_reference_replay_logits) {
+        detail::require_present(in.replay_tokens, "inputs.replay_tokens", "this mixer needs the replay batch");
+        detail::check(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", [&] {
+            return "has sequence length " + std::to_string(in.replay_tokens.extent(1)) + " but the training batch has " +
+                   std::to_string(L);
+        });
+        const index_t R = in.replay_tokens.extent(0);
+        const std::string rows = "replay_tokens " + detail::shape_text(R, L) + " (R*L rows)";
+        if constexpr (M::needs_student_replay_logits) {
+            detail::require_linear_shape(in.student_replay_hidden, true, R * L, D, "inputs.student_replay_hidden",
+                                         "this mixer needs theta's hidden states on the replay batch "
+                                         "(needs_student_replay_logits)",
+                                         rows);
+            detail::require_linear_shape(gradients.replay_hidden, gradients.train_hidden.data() != nullptr, R * L, D,
+                                         "gradients.replay_hidden",
+                                         "this mixer puts a gradient on theta's replay hidden states", rows);
+        }
+        if constexpr (M::needs_reference_replay_logits)
+            detail::require_linear_shape(in.reference_replay_hidden, true, R * L, -1, "inputs.reference_replay_hidden",
+                                         "this mixer needs pi's hidden states on the replay batch "
+                                         "(needs_reference_replay_logits)",
+                                         rows);
+    }
+
+    objective_result<M::terms> result;
+    const detail::linear_objective_state<T> state{in, gradients, matmul_ref<T>(mm), chunking};
+    const next_token_options ntp{.threads = options.threads};
+    result.train_ntp = linear_next_token_loss(state.mm, state.student(in.student_train_hidden), in.train_tokens,
+                                              state.gradients(gradients.any(), gradients.train_hidden), ntp, chunking)
+                           .value;
+    objective_context<T> ctx(step, state, L, options.threads, result.terms.data(), M::terms);
+    mixer.add_terms(ctx);
+    if (gradients.any() && (M::needs_student_replay_logits)) ctx.finish();
     result.total = result.train_ntp;
     for (const auto& t : result.terms) result.total += t.weighted;
     return result;
