@@ -155,10 +155,11 @@ public:
             add(name, c, [&](bool grad, double scale, bool) {
                 if (grad) start_replay();
                 const next_token_options o{.scale = scale, .accumulate = true, .threads = threads_};
-                return linear_next_token_loss(linear_->mm, linear_->student(linear_->in.student_replay_hidden),
-                                              linear_->in.replay_tokens, linear_->gradients(grad, linear_->out.replay_hidden),
-                                              o, linear_->chunking)
-                    .value;
+                return linear_->in.replay_tokens.visit([&](const auto& tokens) {
+                    return linear_next_token_loss(linear_->mm, linear_->student(linear_->in.student_replay_hidden), tokens,
+                                                  linear_->gradients(grad, linear_->out.replay_hidden), o, linear_->chunking)
+                        .value;
+                });
             }, replay_started_, true);
             return;
         }

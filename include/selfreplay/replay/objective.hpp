@@ -244,9 +244,11 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     objective_result<M::terms> result;
     const detail::linear_objective_state<T> state{in, gradients, matmul_ref<T>(mm), chunking};
     const next_token_options ntp{.threads = options.threads};
-    result.train_ntp = linear_next_token_loss(state.mm, state.student(in.student_train_hidden), in.train_tokens,
-                                              state.gradients(gradients.any(), gradients.train_hidden), ntp, chunking)
-                           .value;
+    result.train_ntp = in.train_tokens.visit([&](const auto& tokens) {
+        return linear_next_token_loss(state.mm, state.student(in.student_train_hidden), tokens,
+                                      state.gradients(gradients.any(), gradients.train_hidden), ntp, chunking)
+            .value;
+    });
     objective_context<T> ctx(step, state, L, options.threads, result.terms.data(), M::terms);
     mixer.add_terms(ctx);
     if (gradients.any() && (M::needs_student_replay_logits)) ctx.finish();
