@@ -13,6 +13,7 @@
 #include <selfreplay/sampling.hpp>
 
 #include "../../examples/torch_lab/model.hpp"
+#include "../losses/linear_support.hpp"
 
 namespace sr = selfreplay;
 namespace lt = selfreplay::libtorch;
@@ -291,4 +292,35 @@ TEST_CASE("module wrappers: full and incremental generate the same tokens; self_
     again.draw(lt::mutable_view<std::int64_t, 2>(r2));
     CHECK(torch::equal(r1, r2));
     CHECK_FALSE(torch::equal(net->forward(r1), frozen->forward(r1)));
+}
+
+TEST_CASE("torch_matmul gives the linear losses libtorch's products") {
+    static_assert(sr::matmul<lt::torch_matmul, float> && sr::matmul<lt::torch_matmul, double>);
+    // NTP from hidden states through torch's GEMM equals the same loss through three loops
+    const sr::index_t B = 3, T = 5, N = B * T, D = 7, V = 11;
+    torch::manual_seed(4);
+    const torch::Tensor h = torch::randn({N, D}, torch::kDouble), w = torch::randn({V, D}, torch::kDouble),
+                        bias = torch::randn({V}, torch::kDouble);
+    const torch::Tensor tokens = torch::randint(0, V, {B, T}, torch::kLong);
+    const sr::linear_head<double> head{lt::view<double, 2>(h, "h"), lt::view<double, 2>(w, "w"), lt::view<double, 1>(bias, "bias")};
+    torch::Tensor dh_t = torch::zeros({N, D}, torch::kDouble), dw_t = torch::zeros({V, D}, torch::kDouble);
+    std::vector<double> dh_l(static_cast<std::size_t>(N * D)), dw_l(static_cast<std::size_t>(V * D));
+    const auto tok = lt::view<std::int64_t, 2>(tokens, "tokens");
+    const double by_torch = sr::linear_next_token_loss(lt::torch_matmul{}, head, tok,
+                                                       {lt::mutable_view<double, 2>(dh_t, "dh"), lt::mutable_view<double, 2>(dw_t, "dw"), {}})
+                                .value;
+    const double by_loops = sr::linear_next_token_loss(linear_test::loop_matmul{}, head, tok,
+                                                       {sr::make_view(dh_l.data(), {N, D}), sr::make_view(dw_l.data(), {V, D}), {}})
+                                .value;
+    CHECK(by_torch == Approx(by_loops).epsilon(1e-12));
+    const auto dh = dh_t.contiguous(), dw = dw_t.contiguous();
+    for (std::size_t i = 0; i < dh_l.size(); ++i) CHECK(dh.data_ptr<double>()[i] == Approx(dh_l[i]).margin(1e-12));
+    for (std::size_t i = 0; i < dw_l.size(); ++i) CHECK(dw.data_ptr<double>()[i] == Approx(dw_l[i]).margin(1e-12));
+    // accumulate adds, through a transposed (column-major) operand
+    torch::Tensor c = torch::ones({D, D}, torch::kDouble);
+    lt::torch_matmul{}(sr::transposed(head.weight), head.weight, lt::mutable_view<double, 2>(c, "c"), true);
+    CHECK(torch::allclose(c, torch::ones({D, D}, torch::kDouble) + w.t().mm(w)));
+    torch::Tensor wrong = torch::zeros({D, D + 1}, torch::kDouble);
+    CHECK_THROWS_WITH(lt::torch_matmul{}(sr::transposed(head.weight), head.weight, lt::mutable_view<double, 2>(wrong, "c"), false),
+                      Catch::Contains("torch_matmul") && Catch::Contains("'c'"));
 }

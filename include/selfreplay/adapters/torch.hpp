@@ -7,6 +7,7 @@
 //! - autograd functions `next_token_loss`, `kl_divergence`, `generalized_jsd` (a 0-dim loss
 //!   whose backward reuses the gradient of the fused forward pass);
 //! - `evaluate_objective` over tensors, with gradient buffers reused from step to step;
+//! - `torch_matmul`: the `matmul` model that gives the linear losses libtorch's GEMM;
 //! - `module_language_model` / `incremental_module_language_model`: torch modules as
 //!   `language_model` / `incremental_language_model` (for `generate` and `self_generated`),
 //!   and `frozen_copy` for the reference model.
@@ -29,6 +30,7 @@
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/jsd.hpp"
 #include "selfreplay/losses/kl.hpp"
+#include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/mixer.hpp"
 #include "selfreplay/replay/objective.hpp"
 #include "selfreplay/sampling/language_model.hpp"
@@ -529,5 +531,31 @@ Module frozen_copy(const Module& module) {
     for (auto& p : copy->parameters()) p.set_requires_grad(false);
     return Module(copy);
 }
+
+//! The `matmul` model on libtorch's GEMM (float and double), for the linear losses
+//! (`linear_next_token_loss`, ... with hidden states and weights living in torch tensors):
+//! c = a * b, or c += a * b when `accumulate`; a [m, k], b [k, n], c [m, n]. Each view is wrapped
+//! without a copy (`at::from_blob` with its strides) and multiplied by `at::mm_out` / `addmm_`,
+//! outside autograd.
+struct torch_matmul {
+    //! c = a * b (or c += a * b); throws `invalid_argument` when the extents disagree.
+    template <class T>
+    void operator()(const strided_view<const T, 2>& a, const strided_view<const T, 2>& b, const strided_view<T, 2>& c,
+                    bool accumulate) const {
+        require(a.extent(1) == b.extent(0) && a.extent(0) == c.extent(0) && b.extent(1) == c.extent(1), "torch_matmul",
+                "c", "has shape [", c.extent(0), ", ", c.extent(1), "] but a * b is [", a.extent(0), ", ", a.extent(1),
+                "] * [", b.extent(0), ", ", b.extent(1), "]");
+        const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+        auto wrap = [&](const auto& v) {
+            return at::from_blob(const_cast<T*>(v.data()), {v.extent(0), v.extent(1)}, {v.stride(0), v.stride(1)}, options);
+        };
+        const at::NoGradGuard no_grad;
+        at::Tensor C = wrap(c);
+        if (accumulate)
+            C.addmm_(wrap(a), wrap(b));
+        else
+            at::mm_out(C, wrap(a), wrap(b));
+    }
+};
 
 } // namespace selfreplay::libtorch
