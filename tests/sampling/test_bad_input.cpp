@@ -191,3 +191,22 @@ TEST_CASE("with lazy masking, penalties and biases leave stale entries outside t
     agree(top_k{.k = 2} | presence_penalty{.alpha = 3e38f});
     agree(top_k{.k = 2} | logit_bias{.bias = {{0, -3e38f}, {2, 0.5f}}});
 }
+
+TEST_CASE("top_p and typical_p on logits a subnormal distance apart terminate (fuzz finding: endless loop)", "[sampling]") {
+    // found by tests/fuzz/fuzz_sampling: the threshold search put every key in one histogram
+    // bucket (64 / (hi - lo) = inf) and looped for ever
+    std::vector<double> row(100);
+    for (std::size_t i = 0; i < row.size(); ++i) row[i] = static_cast<double>(i) * 1e-310;
+    for (float p : {0.25f, 0.5f, 0.9f}) {
+        INFO("p " << p);
+        auto r = row;
+        process<double>(top_p{.p = p}, r);
+        std::size_t kept = 0;
+        for (double x : r) kept += std::isfinite(x);
+        // the weights exp(x - max) are all 1 in float: the smallest set of largest logits reaching p
+        CHECK(kept == static_cast<std::size_t>(std::ceil(double(p) * 100 - 1e-9)));
+        for (std::size_t i = 100 - kept; i < 100; ++i) CHECK(std::isfinite(r[i]));
+        r = row;
+        CHECK_NOTHROW(process<double>(typical_p{.p = p}, r));
+    }
+}
