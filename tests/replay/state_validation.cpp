@@ -409,3 +409,35 @@ TEST_CASE("write the version-1 fixture", "[.write-fixture]") {
     o.run();
     sr::save_state(fixture_path, o.reservoir, o.ring, o.tasks, o.generated);
 }
+
+namespace {
+// A user-written saveable type without stage / commit: restored into a copy, moved in on success.
+struct counter {
+    std::int64_t n = 0;
+    void save(sr::state_writer& w) const {
+        w.tag("counter");
+        w.put<std::int64_t>(n);
+    }
+    void restore(sr::state_reader& r) {
+        r.expect_tag("counter");
+        n = r.get<std::int64_t>("n");
+    }
+};
+static_assert(sr::saveable<counter> && !sr::stageable<counter>);
+} // namespace
+
+TEST_CASE("a saveable type without stage / commit is restored transactionally through a copy") {
+    sr::reservoir_buffer a({.capacity = 6, .seq_len = 2, .seed = 9});
+    a.add(numbered_rows(0, 20, 2).view());
+    const auto image = sr::state_bytes(counter{41}, a);
+    counter c{7};
+    sr::reservoir_buffer b({.capacity = 6, .seq_len = 2, .seed = 9});
+    sr::restore_state_bytes(image, "ok.bin", c, b);
+    CHECK(c.n == 41);
+    CHECK(sr::state_bytes(b) == sr::state_bytes(a));
+    // the buffer's record refused (other settings): the counter, restored first, is unchanged
+    counter d{7};
+    sr::reservoir_buffer other({.capacity = 7, .seq_len = 2, .seed = 9});
+    CHECK_THROWS_WITH(sr::restore_state_bytes(image, "bad.bin", d, other), Catch::Contains("other settings"));
+    CHECK(d.n == 7);
+}
