@@ -147,7 +147,9 @@ private:
         float* w = ctx.weights.data();
         for (std::size_t k = 0; k < c; ++k) w[k] = static_cast<float>(row[static_cast<std::size_t>(ctx.support[k])]);
         float m = neg_inf<float>;
-        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m;
+        bool bad = false; // NaN or +inf on the support, as the dense path rejects them
+        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m, bad |= !(w[k] < pos_inf<float>);
+        if (bad) throw_bad_logit("categorical");
         require_not_all_masked(m > neg_inf<float>, "categorical");
         exp_shifted(w, c, m, w);
         const std::size_t blocks = (c + block - 1) / block;
