@@ -330,13 +330,13 @@ inline kl_block_sums kl_block(const kl_forward_state<T>& st, const T* s, const T
             const kl_lanes<T> cur = q;
             const index_t j = i + L < i1 ? i + L : i; // the last register's "next" is itself (unused)
             q = kl_front<T>(simd::load(s + j), simd::load(r + j), vs, vr, vu);
-            kl_back<T, Grad>(cur, acc, wa + i, wb + i, L);
+            kl_back<T, Grad>(cur, acc, Grad ? wa + i : nullptr, Grad ? wb + i : nullptr, L); // no offset on null (value only)
         }
     } else {
         for (index_t i = i0; i < i1; i += L) {
             const index_t c = std::min(L, i1 - i);
-            kl_back<T, Grad>(kl_front<T>(simd::load_n(s + i, c, ninf), simd::load_n(r + i, c, ninf), vs, vr, vu), acc, wa + i,
-                             wb + i, c);
+            kl_back<T, Grad>(kl_front<T>(simd::load_n(s + i, c, ninf), simd::load_n(r + i, c, ninf), vs, vr, vu), acc,
+                             Grad ? wa + i : nullptr, Grad ? wb + i : nullptr, c);
         }
     }
     return {simd::hsum(acc.a), simd::hsum(acc.b), simd::hsum(acc.s)};
