@@ -11,6 +11,8 @@ SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-
 SELFREPLAY_TORCH_PACKAGES=(libtorch-dev libopenblas0-pthread libjemalloc-dev)
 # scripts/test also builds everything with a second compiler, and the libtorch adapter's tests.
 SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14 "${SELFREPLAY_TORCH_PACKAGES[@]}")
+# The libFuzzer harnesses (scripts/fuzz, and scripts/test unless --no-fuzz): clang 14 and its runtime.
+SELFREPLAY_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 # ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
 # As root it installs them; otherwise it prints the exact command and exits with status 1.

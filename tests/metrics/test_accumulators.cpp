@@ -367,3 +367,22 @@ TEST_CASE("a user-written accumulator models the concept") {
     CHECK(a.value() == 3.0);
     CHECK(a.count() == 2);
 }
+
+TEST_CASE("a mean whose exact sum exceeds the double range is still the mean (fuzz finding)", "[metrics]") {
+    // found by tests/fuzz/fuzz_schedules_metrics: value() threw "sum is beyond the double range"
+    // for finite values whose mean is finite
+    constexpr double big = std::numeric_limits<double>::max();
+    selfreplay::mean_loss a, b;
+    a.add(big);
+    a.add(big);
+    CHECK(a.value() == big);
+    b.add(big);
+    b.add(-big / 2);
+    b.add(big);
+    a.merge(b);
+    CHECK(a.value() == Approx(big * 0.7).epsilon(1e-15));
+    std::vector<double> per{0.0, big, 0.0, big};
+    selfreplay::second_half_loss h;
+    h.add(selfreplay::make_view(per.data(), {2, 2}));
+    CHECK(h.value() == big);
+}

@@ -339,3 +339,19 @@ TEST_CASE("a user-written schedule is a model") {
     const scale<halving_every_10> sc{.inner = s, .factor = 4.0};
     CHECK(sc(25) == 1.0);
 }
+
+TEST_CASE("schedules at steps near 2^63 stay finite (fuzz finding: inverse_sqrt overflowed an int64 sum)") {
+    constexpr std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+    const inverse_sqrt s{.peak = 2.0, .warmup_steps = 10, .timescale = huge / 2 + 7};
+    for (std::int64_t step : {huge, huge - 1, huge / 2 + 11, std::int64_t{10}}) {
+        INFO("step " << step);
+        const double v = s(step);
+        CHECK(std::isfinite(v));
+        CHECK(v > 0);
+        CHECK(v <= 2.0);
+    }
+    // the value follows peak / sqrt((step - warmup + ts) / ts) computed in long double
+    const long double x = (static_cast<long double>(huge - 10) + static_cast<long double>(huge / 2 + 7)) /
+                          static_cast<long double>(huge / 2 + 7);
+    CHECK(s(huge) == Approx(static_cast<double>(2.0L / std::sqrt(x))).epsilon(1e-12));
+}

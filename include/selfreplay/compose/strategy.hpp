@@ -118,15 +118,36 @@ struct strategy {
         source.save(w);
     }
 
-    //! Restores a state saved by `save`.
-    void restore(state_reader& r)
+    //! A record read and validated by `stage` (see `stageable`): the step and the source's record.
+    struct staged_state {
+        std::int64_t step = 0;
+        typename detail::staged_record<std::remove_reference_t<Source>>::type source;
+    };
+
+    //! Reads and validates a state saved by `save` without changing the strategy or its source;
+    //! throws `invalid_argument` for a negative step or a source record the source refuses.
+    staged_state stage(state_reader& r) const
         requires saveable<std::remove_reference_t<Source>>
     {
         r.expect_tag("strategy");
         const auto s = r.get<std::int64_t>("step");
         if (s < 0) r.fail("holds a negative step");
-        source.restore(r);
-        step = s;
+        return {s, detail::stage_record(source, r)};
+    }
+
+    //! Installs a record staged by `stage`.
+    void commit(staged_state&& s) noexcept
+        requires saveable<std::remove_reference_t<Source>>
+    {
+        detail::commit_record(source, std::move(s.source));
+        step = s.step;
+    }
+
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves the strategy unchanged.
+    void restore(state_reader& r)
+        requires saveable<std::remove_reference_t<Source>>
+    {
+        commit(stage(r));
     }
 };
 

@@ -61,7 +61,7 @@ loss_result next_token_impl(const position_rows<const T>& x, const strided_view<
             ++counted;
         }
     const double denom = denominator(o.reduction, B, L, counted);
-    const T gscale = static_cast<T>(denom > 0 ? o.scale / denom : 0.0);
+    const T gscale = Grad ? gradient_factor<T>(where, o.scale, denom, 1.0) : T(0);
     const bool stream = stream_gradient<T>(g, o.accumulate);
     const isa path = active_isa(); // one path for the whole call
     std::vector<double> values;

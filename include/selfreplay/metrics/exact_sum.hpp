@@ -68,6 +68,15 @@ public:
     //! The exact sum rounded to the nearest double, ties to even (0 when empty). Throws
     //! `invalid_argument` when it is beyond the largest finite double.
     double value() const {
+        const double v = scaled_value(0);
+        if (std::isinf(v)) throw invalid_argument("exact_sum::value", "sum", "is beyond the double range");
+        return v;
+    }
+
+    //! The exact sum times 2^-shift (shift >= 0), rounded once to the nearest double, ties to even;
+    //! +-inf beyond the double range. For a sum beyond the double range (up to 2^1086), shift = 64
+    //! gives the same significand as an unbounded exponent would (a mean of such a sum is finite).
+    double scaled_value(int shift) const {
         auto n = chunks_;
         normalize(n);
         const bool negative = n[n_chunks - 1] < 0;
@@ -85,7 +94,7 @@ public:
         double result = 0;
         if (length <= 53) {
             const std::uint64_t v = (h >= 1 ? chunk(h) << 32 | chunk(h - 1) : chunk(h));
-            result = std::ldexp(static_cast<double>(v), -1074); // exact: fewer than 54 bits
+            result = std::ldexp(static_cast<double>(v), -1074 - shift); // exact for shift = 0: fewer than 54 bits
         } else {
             // The top 64 bits of the integer, then round to 53 with a sticky bit for the rest.
             const std::uint64_t hi = chunk(h) << 32 | (h >= 1 ? chunk(h - 1) : 0);
@@ -97,9 +106,8 @@ public:
             const bool half = (top >> 10) & 1;
             const bool rest = (top & 0x3FF) != 0 || sticky;
             if (half && (rest || (q & 1))) ++q;
-            result = std::ldexp(static_cast<double>(q), static_cast<int>(length - 64 + 11 - 1074));
+            result = std::ldexp(static_cast<double>(q), static_cast<int>(length - 64 + 11 - 1074 - shift));
         }
-        if (std::isinf(result)) throw invalid_argument("exact_sum::value", "sum", "is beyond the double range");
         return negative ? -result : result;
     }
 

@@ -43,6 +43,18 @@ struct kl_tag {
 //! - `add_sum(sum, n)`: a partial sum over `n` values (a `reduction::sum` loss with B * T or its
 //!   counted positions).
 //! NaN or infinite values are rejected with `invalid_argument` naming the element.
+namespace detail {
+//! sum / count of an exact sum: the sum rounded once, then divided by count (> 0). When the sum
+//! is beyond the double range (values near the largest double; the mean of finite values is
+//! not), both are scaled by 2^-64 first: exact, so the quotient is the one an unbounded exponent
+//! would give.
+inline double exact_mean(const exact_sum& sum, std::int64_t count) {
+    const double s = sum.scaled_value(0);
+    if (!std::isinf(s)) return s / static_cast<double>(count);
+    return sum.scaled_value(64) / std::ldexp(static_cast<double>(count), -64);
+}
+} // namespace detail
+
 template <class Tag>
 class basic_mean {
 public:
@@ -126,10 +138,11 @@ public:
         count_ += other.count_;
     }
 
-    //! sum / count. Throws `invalid_argument` when nothing was added.
+    //! sum / count (the exact sum rounded once, then divided; also when the sum itself is beyond
+    //! the double range). Throws `invalid_argument` when nothing was added.
     double value() const {
         if (count_ == 0) throw invalid_argument(std::string(Tag::name) + "::value", "count", "is 0: nothing was added");
-        return sum_.value() / static_cast<double>(count_);
+        return detail::exact_mean(sum_, count_);
     }
     //! The exact sum, rounded once.
     double sum() const { return sum_.value(); }
@@ -240,7 +253,7 @@ public:
     //! The mean. Throws `invalid_argument` when nothing was added.
     double value() const {
         if (count_ == 0) throw invalid_argument("second_half_loss::value", "count", "is 0: nothing was added");
-        return sum_.value() / static_cast<double>(count_);
+        return detail::exact_mean(sum_, count_);
     }
     //! Number of positions added.
     std::int64_t count() const noexcept { return count_; }

@@ -87,19 +87,49 @@ public:
         std::apply([&](const auto&... s) { (s.save(w), ...); }, sources_);
     }
 
-    //! Restores a state saved by `save` (a mixture of the same sources).
-    void restore(state_reader& r)
+    //! A record read and validated by `stage` (see `stageable`): the credits and every source's
+    //! staged record.
+    struct staged_state {
+        std::vector<double> credits;
+        std::tuple<typename detail::staged_record<std::remove_reference_t<Sources>>::type...> sources;
+    };
+
+    //! Reads and validates a state saved by `save` (a mixture of the same sources), every source's
+    //! record included, without changing the mixture or its sources. Throws `invalid_argument`
+    //! for another number of sources, credits that the apportionment refuses (see
+    //! `detail::apportioner::invalid_credits`) or a source record its source refuses.
+    staged_state stage(state_reader& r) const
         requires(saveable<std::remove_reference_t<Sources>> && ...)
     {
         r.expect_tag("weighted_mixture");
         if (r.get<std::uint64_t>("source count") != sizeof...(Sources)) r.fail("holds a mixture of another number of sources");
-        const auto credits = r.get_array<double>("credits");
-        if (credits.size() != sizeof...(Sources)) r.fail("holds mixture credits of inconsistent size");
-        std::apply([&](auto&... s) { (s.restore(r), ...); }, sources_);
-        split_.set_credits(credits, "weighted_mixture::restore");
+        auto credits = r.get_array<double>("credits");
+        if (const std::string why = split_.invalid_credits(credits); !why.empty()) r.fail(why);
+        return std::apply(
+            [&](const auto&... s) { return staged_state{std::move(credits), {detail::stage_record(s, r)...}}; }, sources_);
+    }
+
+    //! Installs a record staged by `stage` (the credits and every source's state).
+    void commit(staged_state&& s) noexcept
+        requires(saveable<std::remove_reference_t<Sources>> && ...)
+    {
+        split_.set_credits(std::move(s.credits));
+        commit_sources(s, std::index_sequence_for<Sources...>{});
+    }
+
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves the mixture and its sources unchanged.
+    void restore(state_reader& r)
+        requires(saveable<std::remove_reference_t<Sources>> && ...)
+    {
+        commit(stage(r));
     }
 
 private:
+    template <std::size_t... I>
+    void commit_sources(staged_state& s, std::index_sequence<I...>) noexcept {
+        (detail::commit_record(std::get<I>(sources_), std::move(std::get<I>(s.sources))), ...);
+    }
+
     std::tuple<Sources...> sources_;
     detail::apportioner split_;
 };

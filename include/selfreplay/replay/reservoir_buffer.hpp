@@ -72,9 +72,16 @@ public:
     //! Appends the state (contents and counters) to `w`.
     void save(state_writer& w) const { store_.save(w); }
 
-    //! Restores a state saved by `save` from a buffer with the same settings; throws
-    //! `invalid_argument` (leaving this buffer unchanged) when the record does not fit them.
-    void restore(state_reader& r) { store_.restore(r); }
+    //! A record read and validated by `stage` (see `stageable`).
+    using staged_state = detail::sequence_store::staged_state;
+    //! Reads and validates a state saved by `save` from a buffer with the same settings, without
+    //! changing this one; throws `invalid_argument` when the record does not fit them (settings,
+    //! counters, contents size, negative ids).
+    staged_state stage(state_reader& r) const { return store_.stage(r); }
+    //! Installs a record staged by `stage`.
+    void commit(staged_state&& s) noexcept { store_.commit(std::move(s)); }
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves this buffer unchanged.
+    void restore(state_reader& r) { commit(stage(r)); }
 
 private:
     reservoir_options options_;

@@ -124,8 +124,20 @@ public:
         w.put_array(credits_at_block_);
     }
 
-    //! Restores a state saved by `save` from a source with the same settings (and model).
-    void restore(state_reader& r) {
+    //! A record read and validated by `stage` (see `stageable`).
+    struct staged_state {
+        std::uint64_t block_start = 0;
+        index_t used = 0;
+        bool valid = false;
+        std::vector<double> credits, credits_at_block; // the same values twice: commit does not allocate
+    };
+
+    //! Reads and validates a state saved by `save` from a source with the same settings (and
+    //! model), without changing this one. Throws `invalid_argument` when the record does not fit
+    //! them or could not come from a run: other settings; a block start that is not a multiple of
+    //! batch_size * buffer_batches or is beyond 2^61 - 1; rows used outside [0, block rows] (0
+    //! when no block is held); a block flag other than 0 or 1; credits that `apportioner` refuses.
+    staged_state stage(state_reader& r) const {
         r.expect_tag("self_generated");
         const auto seed = r.get<std::uint64_t>("seed");
         const auto batch = r.get<std::int64_t>("batch_size");
@@ -134,20 +146,38 @@ public:
         if (seed != options_.seed || batch != options_.batch_size || len != options_.seq_len || k != options_.buffer_batches)
             r.fail("holds a self_generated source with other settings (seed " + std::to_string(seed) + ", batch_size " +
                    std::to_string(batch) + ", seq_len " + std::to_string(len) + ", buffer_batches " + std::to_string(k) + ")");
-        const auto start = r.get<std::uint64_t>("block start");
+        staged_state s;
+        s.block_start = r.get_counter("block start");
         const auto used = r.get<std::int64_t>("rows used");
-        const bool valid = r.get<std::uint8_t>("block valid") != 0;
-        const auto credits = r.get_array<double>("credits");
-        if (credits.size() != split_.parts()) r.fail("holds credits for another number of prompts");
-        if (used < 0 || used > block_rows()) r.fail("holds an inconsistent position in the block");
-        split_.set_credits(credits, "self_generated::restore");
-        credits_at_block_ = credits;
-        block_start_ = start;
+        const auto valid = r.get<std::uint8_t>("block valid");
+        s.credits = r.get_array<double>("credits");
+        if (s.block_start % static_cast<std::uint64_t>(block_rows()) != 0)
+            r.fail("holds a block start of " + std::to_string(s.block_start) + ", not a multiple of the " +
+                   std::to_string(block_rows()) + " rows of a block");
+        if (valid > 1) r.fail("holds a block flag of " + std::to_string(valid) + " (0 or 1 expected)");
+        if (used < 0 || used > block_rows() || (valid == 0 && used != 0))
+            r.fail("holds an inconsistent position in the block (" + std::to_string(used) + " rows used)");
+        if (const std::string why = split_.invalid_credits(s.credits); !why.empty()) r.fail(why);
+        s.used = static_cast<index_t>(used);
+        s.valid = valid != 0;
+        s.credits_at_block = s.credits;
+        return s;
+    }
+
+    //! Installs a record staged by `stage`: the next `draw` regenerates the block being consumed
+    //! when the state was saved and skips the rows already handed out.
+    void commit(staged_state&& s) noexcept {
+        credits_at_block_ = std::move(s.credits_at_block);
+        split_.set_credits(std::move(s.credits));
+        block_start_ = s.block_start;
         valid_ = false;
-        pending_skip_ = valid ? used : 0;
-        resume_block_ = valid;
+        pending_skip_ = s.valid ? s.used : 0;
+        resume_block_ = s.valid;
         used_ = 0;
     }
+
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves this source unchanged.
+    void restore(state_reader& r) { commit(stage(r)); }
 
 private:
     index_t block_rows() const noexcept { return options_.batch_size * options_.buffer_batches; }
@@ -164,7 +194,7 @@ private:
         const index_t B = options_.batch_size, n = block_rows(), T = options_.seq_len;
         std::vector<std::vector<std::int32_t>> prompts;
         prompts.reserve(static_cast<std::size_t>(n));
-        split_.set_credits(credits_at_block_, "self_generated");
+        split_.set_credits(credits_at_block_);
         for (index_t j = 0; j < options_.buffer_batches; ++j) {
             const auto counts = split_.next(B);
             for (std::size_t p = 0; p < counts.size(); ++p)

@@ -3,8 +3,12 @@
 //! Saving and restoring replay state (buffers, random-stream counters, the step) so that a resumed
 //! run draws exactly the batches an uninterrupted one would.
 //!
-//! File format, version 1 (all integers in the writer's native byte order; the order mark
-//! rejects a file written on a machine of the other endianness):
+//! File format, version 1. Integers and IEEE-754 binary64 doubles are stored in the writer's
+//! byte order, which is little-endian on every platform the library supports (x86-64, AArch64);
+//! the byte-order mark (bytes 04 03 02 01 in a little-endian file) makes a reader of the other
+//! endianness refuse the file instead of misreading it. A file of version 1 written by this
+//! build is committed as tests/data/replay/state_v1.bin: later builds must load it or refuse it
+//! with a message naming the version.
 //!
 //! | offset | bytes | field |
 //! | --- | --- | --- |
@@ -20,6 +24,12 @@
 //! naming both. A file that is truncated, too long, foreign (bad magic or byte order), of
 //! another version, corrupted (checksum) or holding other objects is refused with
 //! `selfreplay::invalid_argument` naming the file and the reason.
+//!
+//! Loading is transactional: every record is read and validated as if it came from outside (the
+//! checksum guards against accidents, not against a crafted or buggy writer: ids, sizes against
+//! capacities, counters, credits, duplicate ids are checked) before any object changes, so a
+//! refused load leaves every object exactly as it was. The library's types do this in two phases,
+//! `stage` (read and validate, const) and `commit` (noexcept); see `stageable`.
 
 #include <array>
 #include <concepts>
@@ -30,6 +40,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -119,6 +130,19 @@ public:
         return v;
     }
 
+    //! Reads a uint64 counter (items offered, batches drawn, rows generated) and refuses a value
+    //! no run reaches: 2^61 or more (the replay streams keep 61 bits of a counter, see
+    //! replay/detail/random.hpp; a larger one would also overflow the arithmetic on it).
+    std::uint64_t get_counter(std::string_view what) {
+        const auto v = get<std::uint64_t>(what);
+        if (v >= counter_limit)
+            fail("holds the counter '" + std::string(what) + "' = " + std::to_string(v) + ", beyond 2^61 - 1");
+        return v;
+    }
+
+    //! The bound of `get_counter`: counters saved by a real run stay below it.
+    static constexpr std::uint64_t counter_limit = std::uint64_t(1) << 61;
+
     //! Reads a length-prefixed string.
     std::string get_string(std::string_view what) {
         const auto n = get<std::uint64_t>(what);
@@ -163,12 +187,63 @@ private:
 };
 
 //! Satisfied by objects whose state can be saved and restored:
-//! `x.save(state_writer&) const` and `x.restore(state_reader&)`.
+//! `x.save(state_writer&) const` and `x.restore(state_reader&)`. `restore` must leave the object
+//! unchanged when it throws. Types that are neither `stageable` nor copyable cannot be restored
+//! by `load_state` (it could not undo them when a later record is refused).
 template <class X>
 concept saveable = requires(const X& cx, X& x, state_writer& w, state_reader& r) {
     cx.save(w);
     x.restore(r);
 };
+
+//! A `saveable` whose restore is split in two phases: `x.stage(state_reader&) const` reads and
+//! validates its record into a `typename X::staged_state` without changing `x`, and
+//! `x.commit(staged_state&&) noexcept` installs it. `restore(r)` is `commit(stage(r))`. Composite
+//! states (`weighted_mixture`, `strategy`, several objects in one file) stage every part before
+//! committing any, which makes them transactional.
+template <class X>
+concept stageable = saveable<X> && requires(const X& cx, X& x, state_reader& r, typename X::staged_state&& s) {
+    { cx.stage(r) } -> std::same_as<typename X::staged_state>;
+    { x.commit(std::move(s)) } noexcept;
+};
+
+namespace detail {
+//! The staged record of one object: its `stage` for a `stageable` type; for any other copyable
+//! saveable type a copy of the object with the record restored into it (committed by moving it
+//! back).
+template <class X, bool = stageable<X>>
+struct staged_record {
+    using type = typename X::staged_state;
+};
+template <class X>
+struct staged_record<X, false> {
+    static_assert(std::is_copy_constructible_v<X> && std::is_nothrow_move_assignable_v<X>,
+                  "selfreplay: restoring a saveable type transactionally needs stage/commit (see "
+                  "selfreplay::stageable) or a copy constructor and a noexcept move assignment");
+    using type = X;
+};
+
+//! Reads and validates x's record from r without changing x.
+template <class X>
+typename staged_record<X>::type stage_record(const X& x, state_reader& r) {
+    if constexpr (stageable<X>) {
+        return x.stage(r);
+    } else {
+        X copy(x);
+        copy.restore(r);
+        return copy;
+    }
+}
+
+//! Installs a record staged by `stage_record`.
+template <class X>
+void commit_record(X& x, typename staged_record<X>::type&& staged) noexcept {
+    if constexpr (stageable<X>)
+        x.commit(std::move(staged));
+    else
+        x = std::move(staged);
+}
+} // namespace detail
 
 //! The complete file image (header, payload, checksum) of the given objects' states.
 template <saveable... X>
@@ -194,7 +269,7 @@ std::vector<unsigned char> state_bytes(const X&... objects) {
 
 //! Restores the objects (in the order they were saved) from a file image made by `state_bytes`.
 //! `source` names the image in messages. Throws `invalid_argument` for a foreign, truncated,
-//! corrupted or mismatched image.
+//! corrupted, mismatched or invalid image, and then leaves every object unchanged.
 template <saveable... X>
 void restore_state_bytes(const std::vector<unsigned char>& image, const std::string& source, X&... objects) {
     auto refuse = [&](const std::string& why) { throw invalid_argument("load_state", "path", "'" + source + "' " + why); };
@@ -221,8 +296,10 @@ void restore_state_bytes(const std::vector<unsigned char>& image, const std::str
     std::memcpy(&sum, image.data() + header + n, 8);
     if (sum != detail::fnv1a64(payload.data(), payload.size())) refuse("is corrupted (checksum mismatch)");
     state_reader r(payload, source);
-    (objects.restore(r), ...);
+    // every record is read and validated before any object changes
+    std::tuple<typename detail::staged_record<X>::type...> staged{detail::stage_record(objects, r)...};
     r.expect_end();
+    std::apply([&](auto&... s) { (detail::commit_record(objects, std::move(s)), ...); }, staged);
 }
 
 //! Writes the objects' states to the file at `path` (see the format above). Throws

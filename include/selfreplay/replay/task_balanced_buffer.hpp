@@ -32,6 +32,14 @@ struct task_balanced_options {
 //! fewer sequences than its quota keeps all of them; its unused room is not lent to others.
 //! `draw` picks stored sequences uniformly with replacement over the whole buffer.
 class task_balanced_buffer {
+    //! One task's reservoir: its id, the sequences of it offered, the stored ones (row-major).
+    struct group {
+        std::int32_t task = 0;
+        std::uint64_t seen = 0;
+        std::vector<std::int32_t> rows;
+        index_t size(index_t seq_len) const noexcept { return static_cast<index_t>(rows.size()) / seq_len; }
+    };
+
 public:
     using options_type = task_balanced_options;
 
@@ -141,9 +149,18 @@ public:
         }
     }
 
-    //! Restores a state saved by `save` from a buffer with the same settings; throws
-    //! `invalid_argument` (leaving this buffer unchanged) when the record does not fit them.
-    void restore(state_reader& r) {
+    //! A record read and validated by `stage` (see `stageable`).
+    struct staged_state {
+        std::uint64_t ingested = 0, resizes = 0, draws = 0;
+        std::vector<group> groups;
+    };
+
+    //! Reads and validates a state saved by `save` from a buffer with the same settings, without
+    //! changing this one. Throws `invalid_argument` when the record does not fit them or could not
+    //! come from a run: other settings; counters beyond 2^61 - 1; a task id twice; a task holding
+    //! other than min(seen, quota) sequences (quota as `quota` computes it for that many tasks);
+    //! per-task counts that do not add up to the sequences ingested; a negative token id.
+    staged_state stage(state_reader& r) const {
         r.expect_tag("task_balanced_buffer");
         const auto capacity = r.get<std::int64_t>("capacity");
         const auto seq_len = r.get<std::int64_t>("seq_len");
@@ -151,39 +168,58 @@ public:
         if (capacity != options_.capacity || seq_len != options_.seq_len || seed != options_.seed)
             r.fail("holds a task_balanced_buffer with other settings (capacity " + std::to_string(capacity) +
                    ", seq_len " + std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
-        const auto ingested = r.get<std::uint64_t>("ingested");
-        const auto resizes = r.get<std::uint64_t>("resizes");
-        const auto draws = r.get<std::uint64_t>("draws");
+        staged_state s;
+        s.ingested = r.get_counter("ingested");
+        s.resizes = r.get_counter("resizes");
+        s.draws = r.get_counter("draws");
         const auto count = r.get<std::uint64_t>("tasks");
-        std::vector<group> groups;
+        std::uint64_t seen_total = 0;
         for (std::uint64_t i = 0; i < count; ++i) {
             group g;
             g.task = r.get<std::int32_t>("task id");
-            g.seen = r.get<std::uint64_t>("task seen");
+            g.seen = r.get_counter("task seen");
             g.rows = r.get_array<std::int32_t>("task contents");
-            if (g.rows.size() % static_cast<std::uint64_t>(seq_len) != 0) r.fail("holds task contents of inconsistent size");
-            groups.push_back(std::move(g));
+            for (const auto& other : s.groups)
+                if (other.task == g.task) r.fail("holds task id " + std::to_string(g.task) + " twice");
+            const auto stored = static_cast<std::uint64_t>(g.rows.size()) / static_cast<std::uint64_t>(seq_len);
+            const auto quota = static_cast<std::uint64_t>(quota_of(i, count));
+            if (g.rows.size() % static_cast<std::uint64_t>(seq_len) != 0 || stored != std::min(g.seen, quota))
+                r.fail("holds " + std::to_string(g.rows.size()) + " ids for task " + std::to_string(g.task) + " where min(seen " +
+                       std::to_string(g.seen) + ", quota " + std::to_string(quota) + ") sequences of " + std::to_string(seq_len) +
+                       " were expected");
+            for (std::int32_t id : g.rows)
+                if (id < 0) r.fail("holds a negative token id " + std::to_string(id) + " for task " + std::to_string(g.task));
+            seen_total += g.seen; // both terms below 2^61, and the sum is kept <= ingested: no wrap
+            if (seen_total > s.ingested)
+                r.fail("holds per-task counts that exceed the " + std::to_string(s.ingested) + " sequences ingested");
+            s.groups.push_back(std::move(g));
         }
-        ingested_ = ingested;
-        resizes_ = resizes;
-        draws_ = draws;
-        groups_ = std::move(groups);
+        if (seen_total != s.ingested)
+            r.fail("holds per-task counts adding up to " + std::to_string(seen_total) + ", not the " +
+                   std::to_string(s.ingested) + " sequences ingested");
+        return s;
     }
 
+    //! Installs a record staged by `stage`.
+    void commit(staged_state&& s) noexcept {
+        ingested_ = s.ingested;
+        resizes_ = s.resizes;
+        draws_ = s.draws;
+        groups_ = std::move(s.groups);
+    }
+
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves this buffer unchanged.
+    void restore(state_reader& r) { commit(stage(r)); }
+
 private:
-    struct group {
-        std::int32_t task = 0;
-        std::uint64_t seen = 0;
-        std::vector<std::int32_t> rows;
-        index_t size(index_t seq_len) const noexcept { return static_cast<index_t>(rows.size()) / seq_len; }
-    };
 
     //! floor((C + G - 1 - i) / G): C split over G groups, the first C mod G getting one more.
     //! Non-increasing in G for every i, so a group never grows back after shrinking.
-    index_t quota_at(std::size_t i) const noexcept {
-        const auto G = static_cast<index_t>(groups_.size());
-        return (options_.capacity + G - 1 - static_cast<index_t>(i)) / G;
+    index_t quota_of(std::uint64_t i, std::uint64_t G) const noexcept {
+        const auto C = static_cast<std::uint64_t>(options_.capacity);
+        return static_cast<index_t>((C + G - 1 - i) / G);
     }
+    index_t quota_at(std::size_t i) const noexcept { return quota_of(i, groups_.size()); }
 
     std::size_t group_of(std::int32_t task) {
         for (std::size_t i = 0; i < groups_.size(); ++i)

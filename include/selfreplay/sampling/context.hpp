@@ -6,11 +6,21 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
+#include "selfreplay/tensor/error.hpp"
 #include "selfreplay/tensor/token_ids.hpp"
 
 namespace selfreplay {
+
+namespace sampling_detail {
+//! Every processor, chain and draw starts with this: a row of V = 0 logits has no token to keep
+//! or draw, so it is an error (not an empty result).
+inline void require_nonempty(std::size_t V, std::string_view where) {
+    require(V > 0, where, "logits", "is an empty row (V = 0)");
+}
+} // namespace sampling_detail
 
 //! Per-row working state of one sampling step, for logits of type `T`.
 //! Call `begin_row(history)` before processing each new row; keep one context per thread and

@@ -20,7 +20,8 @@ namespace selfreplay {
 //! A draw picks one token id in [0, V) from a processed row of V logits:
 //! `d.draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) -> std::int32_t`,
 //! using only `rng` for randomness (so the draw is reproducible from the rng state) and only the
-//! support when `ctx.has_support`. Throws when every entry is -inf or some entry is NaN / +inf.
+//! support when `ctx.has_support`. Throws when the row is empty (V = 0), every entry is -inf or
+//! some entry is NaN / +inf.
 template <class D, class T = float>
 concept token_sampler = requires(const D& d, std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) {
     { d.draw(row, ctx, rng) } -> std::convertible_to<std::int32_t>;
@@ -52,10 +53,15 @@ struct categorical {
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
         using namespace sampling_detail;
+        require_nonempty(row.size(), "categorical");
         if (ctx.has_support && std::is_same_v<T, float>) return draw_support(row, ctx, rng);
         if (ctx.has_support) {
             T m = neg_inf<T>;
-            for (std::int32_t id : ctx.support) m = std::max(m, row[static_cast<std::size_t>(id)]);
+            for (std::int32_t id : ctx.support) {
+                const T v = row[static_cast<std::size_t>(id)];
+                if (!(v < pos_inf<T>)) throw_bad_logit("categorical"); // as the dense path does
+                m = std::max(m, v);
+            }
             require_not_all_masked(m > neg_inf<T>, "categorical");
             double z = 0;
             for (std::int32_t id : ctx.support) z += double(exp_nonpositive<T>(row[static_cast<std::size_t>(id)] - m));
@@ -141,7 +147,9 @@ private:
         float* w = ctx.weights.data();
         for (std::size_t k = 0; k < c; ++k) w[k] = static_cast<float>(row[static_cast<std::size_t>(ctx.support[k])]);
         float m = neg_inf<float>;
-        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m;
+        bool bad = false; // NaN or +inf on the support, as the dense path rejects them
+        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m, bad |= !(w[k] < pos_inf<float>);
+        if (bad) throw_bad_logit("categorical");
         require_not_all_masked(m > neg_inf<float>, "categorical");
         exp_shifted(w, c, m, w);
         const std::size_t blocks = (c + block - 1) / block;
@@ -189,6 +197,7 @@ struct gumbel_max {
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
         using namespace sampling_detail;
+        require_nonempty(row.size(), "gumbel_max");
         std::int32_t best = -1;
         double best_score = -std::numeric_limits<double>::infinity();
         auto consider = [&](std::size_t i, std::uint32_t word) {
@@ -227,11 +236,13 @@ struct greedy {
     template <class T>
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng&) const {
         using namespace sampling_detail;
+        require_nonempty(row.size(), "greedy");
         if (ctx.has_support) {
             std::int32_t best = -1;
             T m = neg_inf<T>;
             for (std::int32_t id : ctx.support) {
                 const T v = row[static_cast<std::size_t>(id)];
+                if (!(v < pos_inf<T>)) throw_bad_logit("greedy"); // as the dense path does
                 if (v > m || (v == m && v > neg_inf<T> && id < best)) m = v, best = id;
             }
             require_not_all_masked(best >= 0, "greedy");

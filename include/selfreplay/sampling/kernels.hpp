@@ -586,7 +586,8 @@ void proposal_blocks(const T* x, std::size_t n, double* sums, double* maxima, st
 //! Histogram refinement: each pass spreads the band's keys over 64 equal-width buckets between
 //! its minimum and maximum, accumulates their weights, keeps only the bucket where the cumulative
 //! weight crosses `target`; a band of at most 64 entries is sorted and walked. O(n) expected,
-//! never a sort of a large band. Reorders `keys` and `w`; `bucket` is scratch (n bytes).
+//! never a sort of a large band, except when the band's keys lie a subnormal distance apart or
+//! span more than the double range (no bucket width then): the band is sorted. Reorders `keys` and `w`; `bucket` is scratch (n bytes).
 //! Each pass: a min / max scan and the bucket of every key (vectorisable loops), then the
 //! weights added into four interleaved histograms (no chain of adds through one memory slot when
 //! consecutive keys share a bucket) and a branch-free compaction of the crossing bucket.
@@ -602,6 +603,9 @@ K weighted_key_threshold(std::vector<K>& keys, std::vector<Wt>& w, double target
         for (std::size_t i = 1; i < n; ++i) lo = std::min(lo, keys[i]), hi = std::max(hi, keys[i]);
         if (!(lo < hi)) return lo; // all keys equal: the threshold is that key
         const double scale = double(buckets) / (double(hi) - double(lo));
+        // keys a subnormal distance apart (scale = inf: every key lands in the last bucket, which
+        // never shrinks) or spanning more than the double range (scale = 0): sort what is left
+        if (!(scale > 0 && scale < std::numeric_limits<double>::infinity())) break;
         for (std::size_t i = 0; i < n; ++i) { // (k - lo) * scale in [0, 64]: the last bucket takes hi
             const double t = (double(keys[i]) - double(lo)) * scale;
             const double last = double(buckets - 1);

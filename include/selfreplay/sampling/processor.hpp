@@ -42,9 +42,10 @@ struct processor_chain {
     //! Support-aware when every member is (the empty chain is).
     static constexpr bool support_aware = (sampling_detail::support_aware<P> && ...);
 
-    //! Applies every member to `row`, in order.
+    //! Applies every member to `row`, in order. Throws for an empty row (V = 0), as every member does.
     template <class T>
     void process(std::span<T> row, sampling_context<T>& ctx) const {
+        sampling_detail::require_nonempty(row.size(), "processor_chain");
         std::apply([&](const auto&... p) { (p.process(row, ctx), ...); }, members);
     }
 };

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 
@@ -12,11 +13,14 @@
 
 namespace selfreplay {
 
-//! Temperature scaling: every logit x becomes x / t (t > 0; t = 1 changes nothing), computed as
-//! x * (1 / t), within 1 ulp of the quotient and several times faster than dividing.
-//! t = 0 is greedy decoding: only the argmax keeps its logit (the lowest index among tied
-//! maxima, as `argmax`), every other token gets -inf (llama.cpp treats t <= 0 the same way;
-//! here t < 0 is an error). Throws for t < 0 or non-finite t.
+//! Temperature scaling: every logit x becomes x / t (t > 0; t = 1 changes nothing and reads
+//! nothing), computed as x * (1 / t), within 1 ulp of the quotient and several times faster than
+//! dividing. t = 0 is greedy decoding: only the argmax keeps its logit (the lowest index among
+//! tied maxima, as `argmax`), every other token gets -inf (llama.cpp treats t <= 0 the same way;
+//! here t < 0 is an error). Throws for t < 0 or non-finite t, for an empty row, for a NaN or +inf
+//! logit (t != 1; only the support is read when there is one), and when a finite logit divided
+//! by t is not a finite `T` (t below max |x| / max(T), e.g. 1e-38 for logits of 5 in float):
+//! such a t is accepted by `check()` but rejected on the row it would overflow.
 struct temperature {
     float t = 1.0f; //!< temperature, >= 0
     static constexpr bool support_aware = true; //!< see `logits_processor`: ignores entries outside the support
@@ -30,17 +34,32 @@ struct temperature {
     //! Applies the temperature to `row` (V logits) in place.
     template <class T>
     void process(std::span<T> row, sampling_context<T>& ctx) const {
+        using sampling_detail::neg_inf;
+        using sampling_detail::pos_inf;
         check();
+        sampling_detail::require_nonempty(row.size(), "temperature");
         if (t == 1.0f) return;
         if (t == 0.0f) return keep_argmax(row, ctx);
-        const T inv = T(1) / static_cast<T>(t);
+        const T inv = T(1) / static_cast<T>(t); // +inf when t is below 1 / max(T)
+        // bad input (NaN, +inf) and overflow (a finite logit that leaves the finite range) are
+        // collected branch-free in the same pass; -inf stays -inf
+        bool bad_logit = false, overflow = false;
+        auto scale = [&](T& x) {
+            const T y = x * inv;
+            bad_logit |= !(x < pos_inf<T>);
+            overflow |= (x < pos_inf<T>) & (x > neg_inf<T>) & !((y < pos_inf<T>) & (y > neg_inf<T>));
+            x = y;
+        };
         if (ctx.has_support) {
-            for (std::int32_t id : ctx.support) row[static_cast<std::size_t>(id)] *= inv;
-            return;
+            for (std::int32_t id : ctx.support) scale(row[static_cast<std::size_t>(id)]);
+        } else {
+            for (T& x : row) scale(x);
         }
-        T* x = row.data();
-        const std::size_t n = row.size();
-        for (std::size_t i = 0; i < n; ++i) x[i] *= inv;
+        if (bad_logit) sampling_detail::throw_bad_logit("temperature");
+        require(!overflow, "temperature", "t",
+                "is too small for these logits: a finite logit divided by t = ", t, " overflows ",
+                sizeof(T) == 4 ? "float" : "double", " (t must be at least max |logit| / ",
+                std::numeric_limits<T>::max(), ")");
     }
 
 private:
@@ -52,6 +71,7 @@ private:
         if (ctx.has_support) {
             for (std::int32_t id : ctx.support) {
                 const T v = row[static_cast<std::size_t>(id)];
+                if (std::isnan(v) || v == sampling_detail::pos_inf<T>) sampling_detail::throw_bad_logit("temperature");
                 if (v > m || (v == m && v > neg_inf<T> && id < best)) m = v, best = id;
             }
         } else {

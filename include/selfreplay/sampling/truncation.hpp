@@ -35,7 +35,7 @@ namespace selfreplay {
 namespace sampling_detail {
 
 //! Fills ctx.ids / ctx.values with the finite entries of the current support (or of the whole
-//! row when there is none; that pass also rejects NaN and +inf). Throws if none is finite.
+//! row when there is none). Throws for a NaN or +inf entry, or if none is finite.
 template <class T>
 void gather_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view where) {
     ctx.ids.clear();
@@ -43,6 +43,7 @@ void gather_finite(std::span<T> row, sampling_context<T>& ctx, std::string_view 
     if (ctx.has_support) {
         for (std::int32_t id : ctx.support) {
             const T v = row[static_cast<std::size_t>(id)];
+            if (!(v < pos_inf<T>)) throw_bad_logit(where);
             if (v > neg_inf<T>) ctx.ids.push_back(id), ctx.values.push_back(v);
         }
     } else {
@@ -284,6 +285,7 @@ struct top_k {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         using namespace sampling_detail;
         check();
+        require_nonempty(row.size(), "top_k");
         const auto kk = static_cast<std::size_t>(k);
         const bool dense = !ctx.has_support; // then ctx.ids / ctx.values are every candidate, in index order
         if (dense) {
@@ -339,6 +341,7 @@ struct top_p {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         using namespace sampling_detail;
         check();
+        require_nonempty(row.size(), "top_p");
         if (p == 1.0f) return keep_all_finite(row, ctx, "top_p");
         double z = 0;
         T m;
@@ -437,6 +440,7 @@ struct min_p {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         using namespace sampling_detail;
         check();
+        require_nonempty(row.size(), "min_p");
         T m;
         if (ctx.has_support) {
             gather_finite(row, ctx, "min_p");
@@ -472,6 +476,7 @@ struct typical_p {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         using namespace sampling_detail;
         check();
+        require_nonempty(row.size(), "typical_p");
         if (p == 1.0f) return keep_all_finite(row, ctx, "typical_p");
         if constexpr (std::is_same_v<T, float>) {
             if (!ctx.has_support && keep_wide_typical(row, double(p), ctx)) return;

@@ -253,7 +253,9 @@ struct inverse_sqrt {
         detail::schedule_require_step(step, "inverse_sqrt");
         if (step < warmup_steps) return peak * static_cast<double>(step) / static_cast<double>(warmup_steps);
         const std::int64_t ts = effective_timescale();
-        return peak * (1.0 / detail::cx_sqrt(static_cast<double>(step - warmup_steps + ts) / static_cast<double>(ts)));
+        // (step - warmup_steps) + ts in double: the int64 sum overflows for steps near 2^63
+        return peak * (1.0 / detail::cx_sqrt((static_cast<double>(step - warmup_steps) + static_cast<double>(ts)) /
+                                             static_cast<double>(ts)));
     }
 };
 

@@ -2,6 +2,7 @@
 //! \file
 //! The one exception type selfreplay throws for bad input, and the check that throws it.
 
+#include <charconv>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,16 +27,23 @@ public:
 namespace detail {
 //! Appends one part of an error message: text as it is.
 inline void append_message_part(std::string& message, std::string_view part) { message += part; }
-//! Appends one part of an error message: a number as `std::to_string` prints it.
+//! Appends one part of an error message: an integer as `std::to_string` prints it, a floating
+//! point number in its shortest round-trip form (`std::to_chars`: 1e-38, not 0.000000).
 template <class N>
     requires std::is_arithmetic_v<N>
 inline void append_message_part(std::string& message, N number) {
-    message += std::to_string(number);
+    if constexpr (std::is_floating_point_v<N>) {
+        char text[64];
+        const auto end = std::to_chars(text, text + sizeof text, number).ptr;
+        message.append(text, end);
+    } else {
+        message += std::to_string(number);
+    }
 }
 } // namespace detail
 
 //! Throws `invalid_argument(where, argument, why)` unless `condition` holds, where `why` is the
-//! concatenation of the parts (text, or numbers printed by `std::to_string`): they are joined only
+//! concatenation of the parts (text, or numbers as `append_message_part` prints them): they are joined only
 //! when it throws, so a check that passes formats nothing (per-token checks stay cheap):
 //! `require(p > 0, "top_p", "p", "must be in (0, 1], got ", p)`.
 template <class... Parts>

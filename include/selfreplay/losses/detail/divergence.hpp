@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,32 @@ row_value divergence_row(const divergence_call<T>& c, const T* s, const T* r, T*
     return rv;
 }
 
+//! The accepted temperatures for logits of type T: 1 / temperature must be a finite normal T
+//! (float: [2.94e-39, 8.51e37], double: [5.57e-309, 4.49e307]), so that the scaled logits
+//! neither all vanish (1 / temperature rounding to 0) nor become infinite or NaN through an
+//! infinite factor. Throws naming `options.temperature` otherwise.
+template <class T>
+void check_temperature(std::string_view where, double temperature) {
+    const double inv = 1.0 / temperature;
+    require(inv >= double(std::numeric_limits<T>::min()) && inv <= double(std::numeric_limits<T>::max()), where,
+            "options.temperature", "must lie in [1 / ", std::numeric_limits<T>::max(), ", 1 / ",
+            std::numeric_limits<T>::min(), "] for ", sizeof(T) == 4 ? "float" : "double",
+            " logits (1 / temperature a finite normal number), got ", temperature);
+}
+
+//! The accepted mixing weights of the JSD for logits of type T (0 and 1 are the plain KLs and
+//! never get here): beta and 1 - beta must stay normal numbers of T, beta in
+//! [min(T), 1 - epsilon(T) / 2] (float: [1.18e-38, 0.99999994]), so that neither weight rounds
+//! to 0. Throws naming `options.beta` otherwise.
+template <class T>
+void check_beta(std::string_view where, double beta) {
+    const T b = static_cast<T>(beta);
+    require(b >= std::numeric_limits<T>::min() && b < T(1), where, "options.beta",
+            "must be 0, 1 or lie in [", std::numeric_limits<T>::min(), ", ", std::nextafter(T(1), T(0)),
+            "] for ", sizeof(T) == 4 ? "float" : "double", " logits (neither beta nor 1 - beta may round to 0), got ",
+            beta);
+}
+
 //! The divergence `o.kind` over positions: validates the options and shapes, marks the counted
 //! positions, and runs `divergence_row` on each counted row (threads split the rows), gradient
 //! scale scale / (denominator * temperature); then the reduction (`finish`).
@@ -125,6 +152,8 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
     check_common(where, o.scale, o.threads);
     require(std::isfinite(o.temperature) && o.temperature > 0, where, "options.temperature",
             "must be finite and > 0, got ", o.temperature);
+    check_temperature<T>(where, o.temperature);
+    if (o.kind == divergence_kind::jsd) check_beta<T>(where, o.beta);
     require_same_rows(r, s, where, "reference_logits", "student_logits");
     if (o.sequence_length > 0)
         require(o.sequence_length == s.length, where, "options.sequence_length",
@@ -147,6 +176,7 @@ loss_result divergence_impl(const position_rows<const T>& s, const position_rows
     call.vocab = V;
     call.inv_tau = 1.0 / o.temperature;
     call.beta = o.beta;
+    if constexpr (Grad) gradient_factor<T>(where, o.scale, denom, o.temperature); // finite in T, or an error
     call.gscale = denom > 0 ? o.scale / (denom * o.temperature) : 0.0;
     call.stream = Grad && stream_gradient<T>(g, o.accumulate);
     std::vector<double> values;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -134,6 +135,18 @@ inline void check_common(std::string_view where, double scale, int threads) {
     require(threads >= 1, where, "options.threads", "must be at least 1, got ", threads);
 }
 
+//! The gradient's factor scale / (denominator * temperature) in T (0 when nothing is counted).
+//! Throws naming `options.scale` when it is not a finite T: the gradient would be +-inf or NaN
+//! while the value (double) stays finite.
+template <class T>
+T gradient_factor(std::string_view where, double scale, double denom, double temperature) {
+    const double k = denom > 0 ? scale / (denom * temperature) : 0.0;
+    require(std::abs(k) <= double(std::numeric_limits<T>::max()), where, "options.scale",
+            "gives a gradient factor scale / (denominator * temperature) = ", k, " outside the finite range of ",
+            sizeof(T) == 4 ? "float" : "double", " (scale = ", scale, ")");
+    return static_cast<T>(k);
+}
+
 inline void check_positions(std::string_view where, index_t batch, index_t length, const position_mask& mask,
                             const strided_view<double, 2>& per_position, reduction how) {
     if (!mask.empty())
@@ -182,7 +195,9 @@ bool stream_gradient(const position_rows<T>& g, bool accumulate) noexcept {
 
 //! Writes the gradient row (b, t): zero when not counted (unless accumulating), else runs
 //! kernel(g_ptr, accumulate, direct) on the row itself (direct) or on a contiguous buffer that
-//! is then scattered into the strided row.
+//! is then scattered into the strided row. When accumulating into a strided row, the buffer first
+//! receives the row's current values and the kernel accumulates into it, so that every entry is
+//! rounded in the same order as on a contiguous row (bit-identical layouts).
 template <class T, class Kernel>
 void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted, bool accumulate, T* buffer,
                   Kernel&& kernel) {
@@ -196,8 +211,10 @@ void gradient_row(const position_rows<T>& g, index_t b, index_t t, bool counted,
         kernel(p, accumulate, true);
         return;
     }
-    kernel(buffer, false, false);
-    for (index_t v = 0; v < g.vocab; ++v) p[v * g.sv] = (accumulate ? p[v * g.sv] : T(0)) + buffer[v];
+    if (accumulate)
+        for (index_t v = 0; v < g.vocab; ++v) buffer[v] = p[v * g.sv];
+    kernel(buffer, accumulate, false);
+    for (index_t v = 0; v < g.vocab; ++v) p[v * g.sv] = buffer[v];
 }
 
 //! The exception for a row kernel's complaint about row (b, t).

@@ -330,13 +330,13 @@ inline kl_block_sums kl_block(const kl_forward_state<T>& st, const T* s, const T
             const kl_lanes<T> cur = q;
             const index_t j = i + L < i1 ? i + L : i; // the last register's "next" is itself (unused)
             q = kl_front<T>(simd::load(s + j), simd::load(r + j), vs, vr, vu);
-            kl_back<T, Grad>(cur, acc, wa + i, wb + i, L);
+            kl_back<T, Grad>(cur, acc, Grad ? wa + i : nullptr, Grad ? wb + i : nullptr, L); // no offset on null (value only)
         }
     } else {
         for (index_t i = i0; i < i1; i += L) {
             const index_t c = std::min(L, i1 - i);
-            kl_back<T, Grad>(kl_front<T>(simd::load_n(s + i, c, ninf), simd::load_n(r + i, c, ninf), vs, vr, vu), acc, wa + i,
-                             wb + i, c);
+            kl_back<T, Grad>(kl_front<T>(simd::load_n(s + i, c, ninf), simd::load_n(r + i, c, ninf), vs, vr, vu), acc,
+                             Grad ? wa + i : nullptr, Grad ? wb + i : nullptr, c);
         }
     }
     return {simd::hsum(acc.a), simd::hsum(acc.b), simd::hsum(acc.s)};
@@ -516,7 +516,17 @@ inline row_value jsd_row(path_tag, const T* s, const T* r, index_t n, T inv_tau,
             const V lq = (simd::load_n(s + i, c, ninf) - vs) * it - la;
             const V lp = (simd::load_n(r + i, c, ninf) - vr) * it - lb;
             const V q = simd::exp(lq), p = simd::exp(lp);
-            const V lm = simd::log(vbeta * p + vgamma * q);
+            const V mix = vbeta * p + vgamma * q;
+            V lm = simd::log(mix);
+            if (!simd::all(mix >= std::numeric_limits<T>::min())) [[unlikely]] {
+                // m is subnormal or 0 although p or q is not (both tiny): log m in log space,
+                // hi + log(w_hi + w_lo exp(lo - hi)) with hi = max(lp, lq) and its weight w_hi
+                const auto up = lp >= lq;
+                const V hi = simd::select(up, lp, lq), lo = simd::select(up, lq, lp);
+                const V whi = simd::select(up, vbeta, vgamma), wlo = simd::select(up, vgamma, vbeta);
+                const V d = simd::select(hi > ninf, lo - hi, simd::splat(ninf));
+                lm = simd::select(mix >= std::numeric_limits<T>::min(), lm, hi + simd::log(whi + wlo * simd::exp(d)));
+            }
             const V tp = simd::select(p > T(0), p * (lp - lm), V{});
             const V tq = simd::select(q > T(0), q * (lq - lm), V{});
             acc_j += vbeta * tp + vgamma * tq;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "selfreplay/tensor/error.hpp"
@@ -65,11 +66,27 @@ public:
     }
 
     const std::vector<double>& credits() const noexcept { return credit_; } //!< the carried credits (state)
-    //! Replaces the credits (restoring a saved state); throws unless there is one per part.
-    void set_credits(const std::vector<double>& credits, std::string_view where) {
-        require(credits.size() == credit_.size(), where, "state", "holds credits for another number of parts");
-        credit_ = credits;
+
+    //! Why `credits` cannot be this apportioner's state (empty when they can): one per part, each
+    //! finite and in [-2, 2] (`next` keeps them in [-1, 1) up to rounding; a larger one would
+    //! make it hand out that many rows, or overflow the cast to a row count), and 0 for a part of
+    //! weight 0 (whose credit never moves).
+    std::string invalid_credits(const std::vector<double>& credits) const {
+        if (credits.size() != credit_.size())
+            return "holds " + std::to_string(credits.size()) + " credits for " + std::to_string(credit_.size()) + " parts";
+        for (std::size_t i = 0; i < credits.size(); ++i) {
+            if (!(credits[i] >= -2 && credits[i] <= 2))
+                return "holds the apportionment credit " + std::to_string(credits[i]) + " for part " + std::to_string(i) +
+                       ", outside [-2, 2]";
+            if (share_[i] == 0 && credits[i] != 0)
+                return "holds a nonzero apportionment credit for part " + std::to_string(i) + ", whose weight is 0";
+        }
+        return {};
     }
+
+    //! Replaces the credits with credits that `invalid_credits` accepts (a saved state, validated
+    //! by the caller, or a copy of `credits()`).
+    void set_credits(std::vector<double> credits) noexcept { credit_ = std::move(credits); }
     std::size_t parts() const noexcept { return share_.size(); } //!< number of parts
 
 private:

@@ -73,9 +73,17 @@ public:
         w.put_array(data_);
     }
 
-    //! Restores a state saved by `save` from a store with the same owner and settings; throws
-    //! `invalid_argument` (leaving this store unchanged) when the record does not fit them.
-    void restore(state_reader& r) {
+    //! A record read and validated by `stage`, installed by `commit`.
+    struct staged_state {
+        std::uint64_t seen = 0, draws = 0;
+        std::vector<std::int32_t> data;
+    };
+
+    //! Reads and validates a record saved by `save` from a store with the same owner and
+    //! settings, without changing this store; throws `invalid_argument` when it does not fit
+    //! them: other settings, counters beyond 2^61 - 1, contents other than min(seen, capacity)
+    //! sequences, a negative token id.
+    staged_state stage(state_reader& r) const {
         r.expect_tag(owner_);
         const auto capacity = r.get<std::int64_t>("capacity");
         const auto seq_len = r.get<std::int64_t>("seq_len");
@@ -83,15 +91,26 @@ public:
         if (capacity != capacity_ || seq_len != seq_len_ || seed != seed_)
             r.fail("holds a " + std::string(owner_) + " with other settings (capacity " + std::to_string(capacity) + ", seq_len " +
                    std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
-        const auto seen = r.get<std::uint64_t>("seen");
-        const auto draws = r.get<std::uint64_t>("draws");
-        auto data = r.get_array<std::int32_t>("contents");
-        const auto rows = seen < static_cast<std::uint64_t>(capacity) ? seen : static_cast<std::uint64_t>(capacity);
-        if (data.size() != rows * static_cast<std::uint64_t>(seq_len))
-            r.fail("holds " + std::string(owner_) + " contents of inconsistent size");
-        seen_ = seen;
-        draws_ = draws;
-        data_ = std::move(data);
+        staged_state s;
+        s.seen = r.get_counter("seen");
+        s.draws = r.get_counter("draws");
+        s.data = r.get_array<std::int32_t>("contents");
+        const auto rows = s.seen < static_cast<std::uint64_t>(capacity) ? s.seen : static_cast<std::uint64_t>(capacity);
+        if (s.data.size() != rows * static_cast<std::uint64_t>(seq_len))
+            r.fail("holds " + std::string(owner_) + " contents of " + std::to_string(s.data.size()) + " ids where " +
+                   std::to_string(rows) + " sequences of " + std::to_string(seq_len) + " were expected");
+        for (std::size_t i = 0; i < s.data.size(); ++i)
+            if (s.data[i] < 0)
+                r.fail("holds a negative token id " + std::to_string(s.data[i]) + " in " + std::string(owner_) + " sequence " +
+                       std::to_string(i / static_cast<std::size_t>(seq_len)));
+        return s;
+    }
+
+    //! Installs a record staged by `stage`.
+    void commit(staged_state&& s) noexcept {
+        seen_ = s.seen;
+        draws_ = s.draws;
+        data_ = std::move(s.data);
     }
 
 private:
