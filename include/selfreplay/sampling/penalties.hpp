@@ -51,9 +51,11 @@ void for_each_distinct(sampling_context<T>& ctx, std::size_t V, std::string_view
 template <class T>
 void check_history(const sampling_context<T>& ctx, std::size_t V, std::string_view where) {
     require_nonempty(V, where);
-    for (std::int32_t id : ctx.history)
-        require(id >= 0 && static_cast<std::size_t>(id) < V, where, "history",
+    for (std::size_t i = 0; i < ctx.history.size(); ++i) {
+        const std::int64_t id = ctx.history[i];
+        require(id >= 0 && static_cast<std::uint64_t>(id) < V, where, "history",
                 "contains token id ", id, " outside the vocabulary [0, ", V, ")");
+    }
 }
 
 //! Stores a penalised logit: a finite logit must stay finite (else the penalty `argument` is too
