@@ -2,7 +2,8 @@
 // `clamp`) with arbitrary parameters and steps, mean accumulators fed values, partial sums and
 // masks, merged, and an accuracy matrix with its continual-learning metrics. Invariants when a
 // call returns: a schedule whose value parameters are finite and at most 1e300 in magnitude gives
-// a finite value (`exponential_decay` with a rate above 1 and `scale` excepted: their true value
+// a finite value (`exponential_decay` with a rate above 1, `piecewise_constant`, `one_cycle`,
+// `scale`, and `cosine_decay` whose floor init * alpha is beyond 1e300 excepted: their true value
 // may exceed the double range); a merged mean equals the mean of everything added to either part
 // (exact sums: bit for bit, in any merge order); the metrics of a finite matrix are finite.
 #include <algorithm>
@@ -56,7 +57,13 @@ void schedules(fuzz::input& in) {
             break;
         }
         case 7: v = sr::inverse_sqrt{param(in, bounded), steps(in), steps(in)}(step); break;
-        case 8: v = sr::cosine_decay{param(in, bounded), steps(in), param(in, bounded), std::abs(param(in, bounded)) + 1e-3}(step); break;
+        case 8: {
+            const sr::cosine_decay s{param(in, bounded), steps(in), param(in, bounded), std::abs(param(in, bounded)) + 1e-3};
+            // |value| <= |init| (|1 - alpha| + |alpha|): init * alpha, the floor, may exceed the range
+            may_overflow = !(std::abs(s.init) * (std::abs(1.0 - s.alpha) + std::abs(s.alpha)) <= 1e300);
+            v = s(step);
+            break;
+        }
         case 9:
             v = sr::warmup_cosine{param(in, bounded), steps(in), steps(in), param(in, bounded), param(in, bounded),
                                   std::abs(param(in, bounded)) + 1e-3}(step);
