@@ -30,12 +30,18 @@ inline std::string num(double v, int prec = 4) {
     return buf;
 }
 
+//! Writes the SVG plot: one panel per strategy, two per row, each titled by the strategy's name
+//! and summary (bold) over its replay source and mixer (grey), one line per task, dashed lines
+//! where the trained task changes, and one legend row under the panels. Text is laid out from
+//! an upper bound of its width (0.62 em per character at 12 px), so titles and legend entries
+//! never overlap.
 inline void write_svg(const std::vector<strategy_result>& results, const toy_options& o, const std::string& path) {
-    const int pw = 420, ph = 240, ml = 50, mr = 20, mt = 40, mb = 45;
+    const int pw = 420, ph = 240, ml = 50, mr = 30, mt = 50, mb = 45, legend_h = 30;
     const int cols = int(std::min<std::size_t>(2, results.size()));
     const int rows = int((results.size() + 1) / 2);
-    const int W = cols * (pw + ml + mr), H = rows * (ph + mt + mb) + 30;
-    const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+    const int W = cols * (pw + ml + mr), H = rows * (ph + mt + mb) + legend_h;
+    const char* colors[toy::num_tasks] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+    const auto text_width = [](const std::string& text, double font_px) { return 0.62 * font_px * double(text.size()); };
     std::ostringstream s;
     s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
@@ -46,9 +52,15 @@ inline void write_svg(const std::vector<strategy_result>& results, const toy_opt
         auto X = [&](double step) { return x0 + step / max_step * pw; };
         auto Y = [&](double acc) { return y0 + (1 - acc) * ph; };
         const auto sm = summarize(r.matrix);
-        s << "<text x=\"" << x0 << "\" y=\"" << y0 - 10 << "\" font-weight=\"bold\">" << r.spec.name << " (replay "
-          << replay_name(r.spec.replay) << ", mixer " << mixer_name(r.spec.mixer) << "): avg acc " << num(sm.avg_accuracy, 3)
-          << ", forgetting " << num(sm.avg_forgetting, 3) << "</text>\n";
+        const std::string title = r.spec.name + ": avg acc " + num(sm.avg_accuracy, 3) + ", forgetting " + num(sm.avg_forgetting, 3);
+        const std::string subtitle = std::string("replay ") + replay_name(r.spec.replay) + ", mixer " + mixer_name(r.spec.mixer);
+        // a title wider than its panel is shrunk to fit (textLength), never run into the next one
+        const auto fit = [&](const std::string& text, double font_px) {
+            return text_width(text, font_px) > pw ? " textLength=\"" + std::to_string(pw) + "\" lengthAdjust=\"spacingAndGlyphs\"" : std::string();
+        };
+        s << "<text x=\"" << x0 << "\" y=\"" << y0 - 24 << "\" font-weight=\"bold\"" << fit(title, 12) << ">" << title << "</text>\n";
+        s << "<text x=\"" << x0 << "\" y=\"" << y0 - 8 << "\" font-size=\"11\" fill=\"#555\"" << fit(subtitle, 11) << ">" << subtitle
+          << "</text>\n";
         s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
           << "\" fill=\"none\" stroke=\"#444\"/>\n";
         for (double a : {0.0, 0.25, 0.5, 0.75, 1.0})
@@ -68,9 +80,13 @@ inline void write_svg(const std::vector<strategy_result>& results, const toy_opt
         s << "<text x=\"" << x0 << "\" y=\"" << y0 + ph + 16 << "\">0</text><text x=\"" << x0 + pw << "\" y=\"" << y0 + ph + 16
           << "\" text-anchor=\"end\">" << long(max_step) << "</text>\n";
     }
-    for (int t = 0; t < o.tasks; ++t)
-        s << "<rect x=\"" << ml + t * 110 << "\" y=\"" << H - 22 << "\" width=\"14\" height=\"4\" fill=\"" << colors[t]
-          << "\"/><text x=\"" << ml + t * 110 + 18 << "\" y=\"" << H - 16 << "\">accuracy on " << toy::task_names[t] << "</text>\n";
+    double x = ml;
+    for (int t = 0; t < o.tasks; ++t) {
+        const std::string label = "accuracy on " + std::string(toy::task_names[t]);
+        s << "<rect x=\"" << x << "\" y=\"" << H - 20 << "\" width=\"14\" height=\"4\" fill=\"" << colors[t] << "\"/><text x=\"" << x + 18
+          << "\" y=\"" << H - 14 << "\">" << label << "</text>\n";
+        x += 18 + text_width(label, 12) + 24;
+    }
     s << "</svg>\n";
     std::ofstream f(path);
     if (!(f << s.str())) throw std::runtime_error("cannot write " + path);

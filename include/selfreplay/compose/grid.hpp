@@ -52,7 +52,7 @@ constexpr std::size_t grid_size(const Axes&... axes) {
 //! `boost::hana::tuple` of policy objects, possibly of different types), builds
 //! `strategy<S, M, Sch>{.source = source, .mixer = mixer, .schedule = schedule}` (copies, so
 //! every combination starts fresh) and calls `f(strategy&)`. Row-major order, the schedule
-//! varying fastest. The lab's grid mode runs one training per call.
+//! varying fastest; the callback typically runs one training per strategy.
 template <class Sources, class Mixers, class Schedules, class F>
 void for_each_strategy(const Sources& sources, const Mixers& mixers, const Schedules& schedules, F&& f) {
     const auto product = boost::hana::cartesian_product(boost::hana::make_tuple(sources, mixers, schedules));
