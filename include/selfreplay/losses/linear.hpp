@@ -29,18 +29,18 @@ namespace selfreplay {
 //! A model's output layer on a batch: logits = hidden * weight^T + bias, one row per position.
 template <class T>
 struct linear_head {
-    strided_view<const T, 2> hidden{}; //!< H [N, D], row b*L + t = position (b, t); any strides
-    strided_view<const T, 2> weight{}; //!< W [V, D], finite, with a unit stride in one dimension
-    strided_view<const T, 1> bias{};   //!< [V], optional (empty: none); -inf masks an entry, NaN / +inf are refused
+    tensor_ref<const T, 2> hidden{};   //!< H [N, D], row b*L + t = position (b, t); any strides
+    tensor_ref<const T, 2> weight{};   //!< W [V, D], finite, with a unit stride in one dimension
+    tensor_ref<const T, 1> bias{};     //!< [V], optional (empty: none); -inf masks an entry, NaN / +inf are refused
 };
 
 //! Where the linear losses write d value / d H, d value / d W and d value / d bias (overwriting,
 //! or adding with the options' `accumulate`). An empty view is not computed; all empty: value only.
 template <class T>
 struct linear_gradients {
-    strided_view<T, 2> hidden{}; //!< dH [N, D]; rows of positions that are not counted get 0
-    strided_view<T, 2> weight{}; //!< dW [V, D], with a unit stride in one dimension
-    strided_view<T, 1> bias{};   //!< d bias [V]
+    tensor_ref<T, 2> hidden{};   //!< dH [N, D]; rows of positions that are not counted get 0
+    tensor_ref<T, 2> weight{};   //!< dW [V, D], with a unit stride in one dimension
+    tensor_ref<T, 1> bias{};     //!< d bias [V]
 
     //! True when some gradient is asked for.
     bool any() const noexcept { return hidden.data() != nullptr || weight.data() != nullptr || bias.data() != nullptr; }

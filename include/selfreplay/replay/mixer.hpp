@@ -28,18 +28,18 @@ namespace selfreplay {
 template <class T>
 struct objective_inputs {
     const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`), int32 or int64 ids
-    strided_view<const T, 2> student_train_logits{};    //!< [B*L, V] theta's logits on the training batch
+    tensor_ref<const T, 2> student_train_logits{};      //!< [B*L, V] theta's logits on the training batch
     const_token_batch_view replay_tokens{};             //!< [R, L] replay batch, int32 or int64 ids
-    strided_view<const T, 2> student_replay_logits{};   //!< [R*L, V] theta's logits on the replay batch
-    strided_view<const T, 2> reference_replay_logits{}; //!< [R*L, V] pi's logits on the replay batch
-    strided_view<const T, 2> reference_train_logits{};  //!< [B*L, V] pi's logits on the training batch
+    tensor_ref<const T, 2> student_replay_logits{};     //!< [R*L, V] theta's logits on the replay batch
+    tensor_ref<const T, 2> reference_replay_logits{};   //!< [R*L, V] pi's logits on the replay batch
+    tensor_ref<const T, 2> reference_train_logits{};    //!< [B*L, V] pi's logits on the training batch
 };
 
 //! Where `evaluate_objective` writes d total / d logits (overwriting). Both empty: value only.
 template <class T>
 struct objective_gradients {
-    strided_view<T, 2> train{};  //!< [B*L, V] gradient w.r.t. `student_train_logits`
-    strided_view<T, 2> replay{}; //!< [R*L, V] gradient w.r.t. `student_replay_logits` (when the mixer uses them)
+    tensor_ref<T, 2> train{};    //!< [B*L, V] gradient w.r.t. `student_train_logits`
+    tensor_ref<T, 2> replay{};   //!< [R*L, V] gradient w.r.t. `student_replay_logits` (when the mixer uses them)
 };
 
 //! The linear form of `objective_inputs`: each model's final hidden states and its output
@@ -49,25 +49,25 @@ struct objective_gradients {
 template <class T>
 struct linear_objective_inputs {
     const_token_batch_view train_tokens{};              //!< [B, L] training batch (after `mix_batch`)
-    strided_view<const T, 2> student_train_hidden{};    //!< [B*L, D] theta's hidden states on the training batch
+    tensor_ref<const T, 2> student_train_hidden{};      //!< [B*L, D] theta's hidden states on the training batch
     const_token_batch_view replay_tokens{};             //!< [R, L] replay batch
-    strided_view<const T, 2> student_replay_hidden{};   //!< [R*L, D] theta's hidden states on the replay batch
-    strided_view<const T, 2> reference_replay_hidden{}; //!< [R*L, D_pi] pi's hidden states on the replay batch
-    strided_view<const T, 2> reference_train_hidden{};  //!< [B*L, D_pi] pi's hidden states on the training batch
-    strided_view<const T, 2> student_weight{};          //!< theta's output projection W [V, D]
-    strided_view<const T, 1> student_bias{};            //!< theta's output bias [V] (optional)
-    strided_view<const T, 2> reference_weight{};        //!< pi's output projection [V, D_pi] (when pi is used)
-    strided_view<const T, 1> reference_bias{};          //!< pi's output bias [V] (optional)
+    tensor_ref<const T, 2> student_replay_hidden{};     //!< [R*L, D] theta's hidden states on the replay batch
+    tensor_ref<const T, 2> reference_replay_hidden{};   //!< [R*L, D_pi] pi's hidden states on the replay batch
+    tensor_ref<const T, 2> reference_train_hidden{};    //!< [B*L, D_pi] pi's hidden states on the training batch
+    tensor_ref<const T, 2> student_weight{};            //!< theta's output projection W [V, D]
+    tensor_ref<const T, 1> student_bias{};              //!< theta's output bias [V] (optional)
+    tensor_ref<const T, 2> reference_weight{};          //!< pi's output projection [V, D_pi] (when pi is used)
+    tensor_ref<const T, 1> reference_bias{};            //!< pi's output bias [V] (optional)
 };
 
 //! Where the linear form of `evaluate_objective` writes d total / d (theta's hidden states, W,
 //! bias), overwriting. Empty views are not computed; all empty: value only.
 template <class T>
 struct linear_objective_gradients {
-    strided_view<T, 2> train_hidden{};  //!< [B*L, D] w.r.t. `student_train_hidden`
-    strided_view<T, 2> replay_hidden{}; //!< [R*L, D] w.r.t. `student_replay_hidden` (when the mixer uses them)
-    strided_view<T, 2> weight{};        //!< [V, D] w.r.t. `student_weight` (through both batches)
-    strided_view<T, 1> bias{};          //!< [V] w.r.t. `student_bias`
+    tensor_ref<T, 2> train_hidden{};    //!< [B*L, D] w.r.t. `student_train_hidden`
+    tensor_ref<T, 2> replay_hidden{};   //!< [R*L, D] w.r.t. `student_replay_hidden` (when the mixer uses them)
+    tensor_ref<T, 2> weight{};          //!< [V, D] w.r.t. `student_weight` (through both batches)
+    tensor_ref<T, 1> bias{};            //!< [V] w.r.t. `student_bias`
 
     //! True when some gradient is asked for.
     bool any() const noexcept {

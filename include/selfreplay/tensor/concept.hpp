@@ -82,6 +82,44 @@ struct tensor_traits<strided_view<T, Rank>> {
     }
 };
 
+//! True when `view<Rank>(x)` is valid for an `X` and converts to `strided_view<T, Rank>`: `X`
+//! models `tensor`, has rank `Rank` (or a dynamic rank, checked at run time) and elements `T`
+//! (`T` const: read-only or mutable elements).
+template <class X, class T, std::size_t Rank>
+concept viewable_as = tensor<X> &&
+                      (tensor_traits<std::remove_cvref_t<X>>::rank == Rank ||
+                       tensor_traits<std::remove_cvref_t<X>>::rank == dynamic_rank) &&
+                      std::is_convertible_v<decltype(view<Rank>(std::declval<X&>())), strided_view<T, Rank>>;
+
+//! A `strided_view<T, Rank>` that converts implicitly from any tensor `viewable_as` it (an Eigen
+//! matrix, an xtensor, an `xt::view`, a `strided_view`), aliasing its memory: the field type of
+//! the aggregates that take tensors (`objective_inputs`, `linear_head`, ...), so that
+//! `{.student_train_logits = logits}` works for any backend, as the losses' arguments do. It
+//! holds a pointer, not the tensor: the tensor must outlive it (a temporary lives to the end of
+//! the full expression, e.g. the `evaluate_objective` call it is written in).
+template <class T, std::size_t Rank>
+class tensor_ref : public strided_view<T, Rank> {
+public:
+    //! An empty view (an input or output not given).
+    constexpr tensor_ref() = default;
+    //! Views `x` (for a dynamic-rank tensor, throws `invalid_argument` unless it has rank `Rank`).
+    template <class X>
+        requires(viewable_as<X, T, Rank> && !std::is_same_v<std::remove_cvref_t<X>, tensor_ref>)
+    constexpr tensor_ref(X&& x) // NOLINT(google-explicit-constructor)
+        : strided_view<T, Rank>(view<Rank>(x)) {}
+};
+
+//! `tensor_ref` models `tensor` as the `strided_view` it is.
+template <class T, std::size_t Rank>
+struct tensor_traits<tensor_ref<T, Rank>> {
+    using value_type = std::remove_cv_t<T>;
+    static constexpr std::size_t rank = Rank;
+    template <std::size_t R, class Self>
+    static constexpr strided_view<T, Rank> view(Self& x) noexcept {
+        return x;
+    }
+};
+
 //! A row-major (C-order) view of `n` elements at `data` with the given extents:
 //! `make_view(ptr, {B, T, V})`.
 template <class T, std::size_t Rank>

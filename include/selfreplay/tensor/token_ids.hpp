@@ -11,6 +11,7 @@
 #include <span>
 #include <type_traits>
 
+#include "selfreplay/tensor/concept.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 namespace selfreplay {
@@ -62,21 +63,23 @@ private:
 
 //! A read-only [rows, L] batch of token ids, `std::int32_t` or `std::int64_t`, aliasing the
 //! caller's memory (which must outlive it): what `objective_inputs` holds. Converts implicitly
-//! from a rank-2 `strided_view` of either id type (const or not).
+//! from any rank-2 tensor of either id type (const or not).
 class const_token_batch_view {
 public:
     //! An empty batch (no data).
     constexpr const_token_batch_view() = default;
-    //! Views a rank-2 view of int32 or int64 ids.
-    template <class I>
-        requires token_id<std::remove_const_t<I>>
-    constexpr const_token_batch_view(const strided_view<I, 2>& ids) noexcept // NOLINT(google-explicit-constructor)
+    //! Views a rank-2 tensor of int32 or int64 ids (a `strided_view`, an Eigen matrix, an
+    //! xtensor, ...; for a dynamic-rank tensor, throws `invalid_argument` unless it has rank 2).
+    template <class X>
+        requires(viewable_as<X, const std::int32_t, 2> || viewable_as<X, const std::int64_t, 2>)
+    constexpr const_token_batch_view(X&& ids) // NOLINT(google-explicit-constructor)
     {
-        if constexpr (std::is_same_v<std::remove_const_t<I>, std::int64_t>) {
-            wide_ = ids;
+        const auto v = view<2>(ids);
+        if constexpr (std::is_same_v<std::remove_const_t<typename decltype(v)::element_type>, std::int64_t>) {
+            wide_ = v;
             is_wide_ = true;
         } else {
-            narrow_ = ids;
+            narrow_ = v;
         }
     }
 
