@@ -35,6 +35,9 @@ struct tensor_traits<X> {
     static constexpr std::size_t rank =
         xt::get_rank<X>::value == SIZE_MAX ? dynamic_rank : std::size_t{xt::get_rank<X>::value};
 
+    //! The run-time number of dimensions (`tensor_rank`).
+    static std::size_t rank_of(const X& x) { return x.shape().size(); }
+
     template <std::size_t R, class Self>
     static strided_view<std::remove_pointer_t<decltype(std::declval<Self&>().data())>, R> view(Self& x) {
         const auto& shape = x.shape();

@@ -19,6 +19,7 @@
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "selfreplay/tensor/concept.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
@@ -77,5 +78,39 @@ struct loss_result {
     double value = 0;   //!< the reduced loss (times `scale`), in nats
     index_t counted = 0; //!< number of counted positions (the denominator of `mean_counted`)
 };
+
+namespace detail {
+//! The static rank of the first of the tensors `X...` that has one, or 0 when every one has a
+//! dynamic rank (`xt::xarray`, `xt::view`).
+template <class... X>
+constexpr std::size_t first_static_rank() {
+    std::size_t r = 0;
+    ((r = r != 0 ? r : (tensor_traits<std::remove_cvref_t<X>>::rank == dynamic_rank ? 0 : tensor_traits<std::remove_cvref_t<X>>::rank)), ...);
+    return r;
+}
+
+//! `x` itself when its rank is static, else `view<R>(x)` (throws `invalid_argument` unless `x` has rank R).
+template <std::size_t R, class X>
+decltype(auto) with_rank(X&& x) {
+    if constexpr (tensor_traits<std::remove_cvref_t<X>>::rank == dynamic_rank)
+        return selfreplay::view<R>(x);
+    else
+        return std::forward<X>(x);
+}
+
+//! Calls `f(logits...)` with every dynamic-rank tensor viewed at the rank of the first static-rank
+//! one, or, when all are dynamic, at the first one's run-time rank (2: [B*T, V], else 3): so a
+//! loss takes [B*T, V] and [B, T, V] `xt::xarray`s and `xt::view`s as it takes static-rank tensors.
+template <class F, class X0, class... X>
+decltype(auto) with_logits_rank(F&& f, X0&& x0, X&&... xs) {
+    constexpr std::size_t R = first_static_rank<X0, X...>();
+    if constexpr (R != 0) {
+        return f(with_rank<R>(std::forward<X0>(x0)), with_rank<R>(std::forward<X>(xs))...);
+    } else {
+        if (tensor_rank(x0) == 2) return f(with_rank<2>(x0), with_rank<2>(xs)...);
+        return f(with_rank<3>(x0), with_rank<3>(xs)...);
+    }
+}
+} // namespace detail
 
 } // namespace selfreplay

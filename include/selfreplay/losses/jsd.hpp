@@ -5,7 +5,10 @@
 //! reference logits, with the gradient with respect to the student's logits in the same pass.
 
 #include <cmath>
+#include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/detail/divergence.hpp"
@@ -59,8 +62,13 @@ inline divergence_settings settings_of(const jsd_options& o) {
 //! Signature: `loss_result generalized_jsd(const S& student_logits, const R& reference_logits, const jsd_options& = {})`.
 template <tensor S, tensor R>
 loss_result generalized_jsd(const S& student_logits, const R& reference_logits, const jsd_options& options = {}) {
-    return detail::divergence<false, S, R, S>(student_logits, reference_logits, nullptr,
-                                              detail::settings_of(options), "generalized_jsd");
+    return detail::with_logits_rank(
+        [&](const auto& s, const auto& r) {
+            using Sv = std::remove_cvref_t<decltype(s)>;
+            return detail::divergence<false, Sv, std::remove_cvref_t<decltype(r)>, Sv>(s, r, nullptr,
+                                                                                      detail::settings_of(options), "generalized_jsd");
+        },
+        student_logits, reference_logits);
 }
 
 //! As above, and writes d value / d student_logits into `dstudent` (same shape and element type;
@@ -71,8 +79,13 @@ loss_result generalized_jsd(const S& student_logits, const R& reference_logits, 
 template <tensor S, tensor R, tensor G>
 loss_result generalized_jsd(const S& student_logits, const R& reference_logits, G&& dstudent,
                             const jsd_options& options = {}) {
-    return detail::divergence<true, S, R, std::remove_reference_t<G>>(student_logits, reference_logits, &dstudent,
-                                                                       detail::settings_of(options), "generalized_jsd");
+    return detail::with_logits_rank(
+        [&](const auto& s, const auto& r, auto&& g) {
+            return detail::divergence<true, std::remove_cvref_t<decltype(s)>, std::remove_cvref_t<decltype(r)>,
+                                      std::remove_reference_t<decltype(g)>>(s, r, std::addressof(g),
+                                                                            detail::settings_of(options), "generalized_jsd");
+        },
+        student_logits, reference_logits, std::forward<G>(dstudent));
 }
 
 } // namespace selfreplay

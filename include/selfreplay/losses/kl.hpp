@@ -4,6 +4,10 @@
 //! forward KL(pi || theta) (the paper's `kl_pre` / `kl_dwn`) or reverse KL(theta || pi), with the
 //! gradient with respect to the student's logits in the same pass.
 
+#include <memory>
+#include <type_traits>
+#include <utility>
+
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/detail/divergence.hpp"
 
@@ -68,8 +72,13 @@ inline divergence_settings settings_of(const kl_options& o) {
 //! Signature: `loss_result kl_divergence(const S& student_logits, const R& reference_logits, const kl_options& = {})`.
 template <tensor S, tensor R>
 loss_result kl_divergence(const S& student_logits, const R& reference_logits, const kl_options& options = {}) {
-    return detail::divergence<false, S, R, S>(student_logits, reference_logits, nullptr,
-                                              detail::settings_of(options), "kl_divergence");
+    return detail::with_logits_rank(
+        [&](const auto& s, const auto& r) {
+            using Sv = std::remove_cvref_t<decltype(s)>;
+            return detail::divergence<false, Sv, std::remove_cvref_t<decltype(r)>, Sv>(s, r, nullptr,
+                                                                                      detail::settings_of(options), "kl_divergence");
+        },
+        student_logits, reference_logits);
 }
 
 //! As above, and writes d value / d student_logits into `dstudent` (same shape and element type;
@@ -82,8 +91,13 @@ loss_result kl_divergence(const S& student_logits, const R& reference_logits, co
 template <tensor S, tensor R, tensor G>
 loss_result kl_divergence(const S& student_logits, const R& reference_logits, G&& dstudent,
                           const kl_options& options = {}) {
-    return detail::divergence<true, S, R, std::remove_reference_t<G>>(student_logits, reference_logits, &dstudent,
-                                                                       detail::settings_of(options), "kl_divergence");
+    return detail::with_logits_rank(
+        [&](const auto& s, const auto& r, auto&& g) {
+            return detail::divergence<true, std::remove_cvref_t<decltype(s)>, std::remove_cvref_t<decltype(r)>,
+                                      std::remove_reference_t<decltype(g)>>(s, r, std::addressof(g),
+                                                                            detail::settings_of(options), "kl_divergence");
+        },
+        student_logits, reference_logits, std::forward<G>(dstudent));
 }
 
 } // namespace selfreplay

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -39,17 +40,38 @@ struct kl_estimate_options {
 
 namespace detail {
 
-//! A [B, T] or [N] tensor of log-probabilities as a [B, T] (or [1, N]) read-only view.
+//! A [B, T] or [N] tensor of log-probabilities as a [B, T] (or [1, N]) read-only view; a
+//! dynamic-rank tensor (`xt::xarray`) is either, by its run-time rank.
 template <class X>
 auto logprob_view(const X& x) {
     constexpr std::size_t R = tensor_traits<std::remove_cvref_t<X>>::rank;
-    static_assert(R == 1 || R == 2, "selfreplay::kl_estimate: log-probabilities must be [B, T] or [N]");
-    const auto v = selfreplay::view<R>(x);
-    using E = std::remove_const_t<typename decltype(v)::element_type>;
+    static_assert(R == 1 || R == 2 || R == dynamic_rank,
+                  "selfreplay::kl_estimate: log-probabilities must be [B, T] or [N]");
+    using E = std::remove_const_t<view_element_t<const X, R == dynamic_rank ? 2 : R>>;
+    const auto as_row = [](const auto& v) { return strided_view<const E, 2>(v.data(), {1, v.extent(0)}, {0, v.stride(0)}); };
     if constexpr (R == 1)
-        return strided_view<const E, 2>(v.data(), {1, v.extent(0)}, {0, v.stride(0)});
+        return as_row(selfreplay::view<1>(x));
+    else if constexpr (R == 2)
+        return strided_view<const E, 2>(selfreplay::view<2>(x));
+    else if (tensor_rank(x) == 1)
+        return as_row(selfreplay::view<1>(x));
     else
-        return strided_view<const E, 2>(v);
+        return strided_view<const E, 2>(selfreplay::view<2>(x));
+}
+
+//! A writable [B, T] or [N] gradient tensor as a [B, T] (or [1, N]) view, as `logprob_view`.
+template <class T, class G>
+strided_view<T, 2> logprob_gradient_view(G& g) {
+    constexpr std::size_t R = tensor_traits<std::remove_cvref_t<G>>::rank;
+    const auto as_row = [](const auto& v) { return strided_view<T, 2>(v.data(), {1, v.extent(0)}, {0, v.stride(0)}); };
+    if constexpr (R == 1)
+        return as_row(selfreplay::view<1>(g));
+    else if constexpr (R == 2)
+        return selfreplay::view<2>(g);
+    else if (tensor_rank(g) == 1)
+        return as_row(selfreplay::view<1>(g));
+    else
+        return selfreplay::view<2>(g);
 }
 
 template <bool Grad, class P, class R, class G>
@@ -68,14 +90,10 @@ loss_result kl_estimate_impl(const P& policy, const R& reference, G* dpolicy, co
     check_positions(where, B, L, o.mask, o.per_position, o.reduction);
     strided_view<T, 2> g;
     if constexpr (Grad) {
-        static_assert(std::is_same_v<view_element_t<G, tensor_traits<std::remove_cvref_t<G>>::rank == 1 ? 1 : 2>, T>,
+        constexpr std::size_t GR = tensor_traits<std::remove_cvref_t<G>>::rank;
+        static_assert(std::is_same_v<view_element_t<G, GR == 1 ? 1 : 2>, T>,
                       "selfreplay::kl_estimate: dpolicy must be a writable tensor of the log-probabilities' type");
-        if constexpr (tensor_traits<std::remove_cvref_t<G>>::rank == 1) {
-            const auto v = selfreplay::view<1>(*dpolicy);
-            g = strided_view<T, 2>(v.data(), {1, v.extent(0)}, {0, v.stride(0)});
-        } else {
-            g = selfreplay::view<2>(*dpolicy);
-        }
+        g = logprob_gradient_view<T>(*dpolicy);
         require_same_extents(g, p, where, "dpolicy", "policy_logprobs");
     }
     std::vector<double> values(static_cast<std::size_t>(B * L), 0.0), grads;
@@ -133,7 +151,7 @@ template <tensor P, tensor R, tensor G>
 loss_result kl_estimate(const P& policy_logprobs, const R& reference_logprobs, G&& dpolicy,
                         const kl_estimate_options& options = {}) {
     return detail::kl_estimate_impl<true, P, R, std::remove_reference_t<G>>(policy_logprobs, reference_logprobs,
-                                                                            &dpolicy, options);
+                                                                            std::addressof(dpolicy), options);
 }
 
 } // namespace selfreplay

@@ -18,6 +18,7 @@
 #include "selfreplay/losses/linear.hpp"
 #include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/source.hpp"
+#include "selfreplay/schedules/concept.hpp"
 #include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
@@ -327,33 +328,25 @@ concept replay_mixer = requires(const M& m, std::int64_t step, index_t rows, obj
     m.add_terms(cd);
 };
 
-namespace detail {
-//! `value` if it is a number, else `value(step)` (a `schedule`).
-template <class C>
-double policy_value(const C& value, std::int64_t step) {
-    if constexpr (std::is_arithmetic_v<C>)
-        return static_cast<double>(value);
-    else
-        return static_cast<double>(value(step));
-}
-
-//! A coefficient at `step`, checked finite and >= 0.
-template <class C>
+//! A replay coefficient (a number or a `schedule`) at `step`, checked finite and >= 0: throws
+//! `invalid_argument` naming `where` (the mixer), "coefficient", the value and the step. For
+//! user-written mixers as for the library's.
+template <number_or_schedule C>
 double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
-    const double v = policy_value(c, step);
-    check(v >= 0 && v - v == 0, where, "coefficient",
-          [&] { return "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step); });
+    const double v = value_at(c, step);
+    detail::check(v >= 0 && v - v == 0, where, "coefficient",
+                  [&] { return "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step); });
     return v;
 }
 
-//! A fraction at `step`, checked in [0, 1].
-template <class F>
+//! A fraction of the batch (a number or a `schedule`) at `step`, checked in [0, 1]: throws
+//! `invalid_argument` naming `where`, "fraction", the value and the step.
+template <number_or_schedule F>
 double fraction_at(const F& f, std::int64_t step, std::string_view where) {
-    const double v = policy_value(f, step);
-    check(v >= 0 && v <= 1, where, "fraction",
-          [&] { return "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step); });
+    const double v = value_at(f, step);
+    detail::check(v >= 0 && v <= 1, where, "fraction",
+                  [&] { return "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step); });
     return v;
 }
-} // namespace detail
 
 } // namespace selfreplay

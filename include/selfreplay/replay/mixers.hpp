@@ -45,7 +45,7 @@ struct replace {
 
     //! floor(f(step) * B); throws `invalid_argument` when f(step) is outside [0, 1].
     index_t replace_rows(std::int64_t step, index_t batch_rows) const {
-        const double f = detail::fraction_at(fraction, step, "replace");
+        const double f = fraction_at(fraction, step, "replace");
         return static_cast<index_t>(std::floor(f * static_cast<double>(batch_rows)));
     }
     template <class T>
@@ -68,7 +68,7 @@ struct ntp_pre {
     //! c(step) * NTP_theta(r); throws `invalid_argument` when c(step) is negative or not finite.
     template <class T>
     void add_terms(objective_context<T>& ctx) const {
-        ctx.add_replay_ntp("ntp_pre", detail::coefficient_at(coefficient, ctx.step(), "ntp_pre"));
+        ctx.add_replay_ntp("ntp_pre", coefficient_at(coefficient, ctx.step(), "ntp_pre"));
     }
 };
 
@@ -90,7 +90,7 @@ struct kl_pre {
     //! c(step) * KL on the replay batch; throws when c(step) is negative or not finite.
     template <class T>
     void add_terms(objective_context<T>& ctx) const {
-        ctx.add_replay_kl("kl_pre", detail::coefficient_at(coefficient, ctx.step(), "kl_pre"), direction);
+        ctx.add_replay_kl("kl_pre", coefficient_at(coefficient, ctx.step(), "kl_pre"), direction);
     }
 };
 
@@ -111,7 +111,7 @@ struct kl_dwn {
     //! c(step) * KL on the training batch; throws when c(step) is negative or not finite.
     template <class T>
     void add_terms(objective_context<T>& ctx) const {
-        ctx.add_train_kl("kl_dwn", detail::coefficient_at(coefficient, ctx.step(), "kl_dwn"), direction);
+        ctx.add_train_kl("kl_dwn", coefficient_at(coefficient, ctx.step(), "kl_dwn"), direction);
     }
 };
 

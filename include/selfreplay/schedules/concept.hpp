@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "selfreplay/tensor/error.hpp"
 
@@ -28,6 +29,19 @@ template <class S>
 concept schedule = std::copy_constructible<S> && requires(const S& s, std::int64_t step) {
     { s(step) } -> std::convertible_to<double>;
 };
+
+//! A parameter that may be a number or a `schedule` (a replay coefficient, a fraction).
+template <class C>
+concept number_or_schedule = std::is_arithmetic_v<C> || schedule<C>;
+
+//! The value of a `number_or_schedule` at `step`: the number itself, or `value(step)`.
+template <number_or_schedule C>
+constexpr double value_at(const C& value, std::int64_t step) {
+    if constexpr (std::is_arithmetic_v<C>)
+        return static_cast<double>(value);
+    else
+        return static_cast<double>(value(step));
+}
 
 //! Shapes of a ramp from one value to another, used by `wsd` (warm-up and decay) and
 //! `one_cycle` (linear or cosine). For a progress p in [0, 1] the rising factor is

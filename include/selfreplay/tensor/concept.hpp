@@ -9,7 +9,9 @@
 //!   is known only at run time (xt::xarray);
 //! - `template <std::size_t R, class Self> static strided_view<E, R> view(Self& x)` where
 //!   `Self` is `X` or `const X` and `E` is `value_type`, const when the data is read-only.
-//!   For a dynamic rank it throws `invalid_argument` when `x` does not have `R` dimensions.
+//!   For a dynamic rank it throws `invalid_argument` when `x` does not have `R` dimensions;
+//! - optionally, for a dynamic rank, `static std::size_t rank_of(const X&)`: `x`'s number of
+//!   dimensions (`tensor_rank`), for functions that take several ranks (`kl_estimate`).
 //!
 //! Adapters for Eigen and xtensor live in `selfreplay/adapters/`; `strided_view` itself and raw
 //! pointers (`make_view`) are built in.
@@ -65,6 +67,20 @@ constexpr auto view(X&& x) {
                       "selfreplay::view<R>: R differs from the tensor's rank");
         return traits::template view<R>(x);
     }
+}
+
+//! The number of dimensions of `x`: `tensor_traits<X>::rank`, or for a dynamic-rank backend its
+//! traits' optional `static std::size_t rank_of(const X&)` (the xtensor adapter has it);
+//! `dynamic_rank` when the backend cannot tell.
+template <tensor X>
+constexpr std::size_t tensor_rank(const X& x) {
+    using traits = tensor_traits<std::remove_cvref_t<X>>;
+    if constexpr (traits::rank != dynamic_rank)
+        return traits::rank;
+    else if constexpr (requires { traits::rank_of(x); })
+        return traits::rank_of(x);
+    else
+        return dynamic_rank;
 }
 
 //! The element type of `view<R>(x)`: `value_type`, const when `x` is read-only.
