@@ -16,7 +16,10 @@
 //! Adapters for Eigen and xtensor live in `selfreplay/adapters/`; `strided_view` itself and raw
 //! pointers (`make_view`) are built in.
 
+#include <array>
+#include <concepts>
 #include <cstddef>
+#include <ranges>
 #include <string>
 #include <type_traits>
 
@@ -136,24 +139,55 @@ struct tensor_traits<tensor_ref<T, Rank>> {
     }
 };
 
-//! A row-major (C-order) view of `n` elements at `data` with the given extents:
-//! `make_view(ptr, {B, T, V})`.
-template <class T, std::size_t Rank>
-constexpr strided_view<T, Rank> make_view(T* data, const index_t (&extents)[Rank]) {
+//! One extent or stride of `make_view`: any integer (`int`, `std::size_t`, `index_t`, ...),
+//! converted without a narrowing warning; an extent that does not fit `index_t` becomes negative
+//! and is refused by the view (`invalid_argument`).
+struct extent_arg {
+    index_t value; //!< the extent or stride as `index_t`
+    //! Converts any integer but `bool`.
+    template <std::integral I>
+        requires(!std::is_same_v<I, bool>)
+    constexpr extent_arg(I v) noexcept // NOLINT(google-explicit-constructor)
+        : value(static_cast<index_t>(v)) {}
+};
+
+namespace detail {
+template <std::size_t Rank>
+constexpr std::array<index_t, Rank> extents_of(const extent_arg (&a)[Rank]) noexcept {
     std::array<index_t, Rank> e{};
-    for (std::size_t r = 0; r < Rank; ++r) e[r] = extents[r];
-    return {data, e};
+    for (std::size_t r = 0; r < Rank; ++r) e[r] = a[r].value;
+    return e;
+}
+} // namespace detail
+
+//! A row-major (C-order) view of the elements at `data` with the given extents (any integer
+//! type): `make_view(ptr, {B, T, V})`.
+template <class T, std::size_t Rank>
+constexpr strided_view<T, Rank> make_view(T* data, const extent_arg (&extents)[Rank]) {
+    return {data, detail::extents_of(extents)};
 }
 
 //! A view of `data` with the given extents and strides (strides count elements, not bytes).
 template <class T, std::size_t Rank>
-constexpr strided_view<T, Rank> make_view(T* data, const index_t (&extents)[Rank], const index_t (&strides)[Rank]) {
-    std::array<index_t, Rank> e{}, s{};
-    for (std::size_t r = 0; r < Rank; ++r) {
-        e[r] = extents[r];
-        s[r] = strides[r];
-    }
-    return {data, e, s};
+constexpr strided_view<T, Rank> make_view(T* data, const extent_arg (&extents)[Rank], const extent_arg (&strides)[Rank]) {
+    return {data, detail::extents_of(extents), detail::extents_of(strides)};
+}
+
+//! A row-major view of a contiguous buffer (`std::span`, `std::vector`, `std::array`; const
+//! elements when the buffer is const) with the given extents: `make_view(logits, {B * T, V})`.
+//! Throws `invalid_argument` unless the extents' product equals the buffer's size. A buffer
+//! passed as an rvalue must not own its elements (a span may; a temporary vector may not).
+template <class Buffer, std::size_t Rank>
+    requires(std::ranges::contiguous_range<Buffer> && std::ranges::sized_range<Buffer> &&
+             (std::is_lvalue_reference_v<Buffer> || std::ranges::borrowed_range<Buffer>))
+constexpr auto make_view(Buffer&& buffer, const extent_arg (&extents)[Rank]) {
+    const strided_view<std::remove_reference_t<std::ranges::range_reference_t<Buffer>>, Rank> v(
+        std::ranges::data(buffer), detail::extents_of(extents)); // refuses negative extents
+    const auto size = static_cast<index_t>(std::ranges::size(buffer));
+    if (v.size() != size)
+        throw invalid_argument("make_view", "extents",
+                               "have a product of " + std::to_string(v.size()) + " but the buffer holds " + std::to_string(size) + " elements");
+    return v;
 }
 
 } // namespace selfreplay
