@@ -85,7 +85,9 @@ namespace detail {
 template <class... X>
 constexpr std::size_t first_static_rank() {
     std::size_t r = 0;
-    ((r = r != 0 ? r : (tensor_traits<std::remove_cvref_t<X>>::rank == dynamic_rank ? 0 : tensor_traits<std::remove_cvref_t<X>>::rank)), ...);
+    constexpr std::size_t ranks[] = {tensor_traits<std::remove_cvref_t<X>>::rank...};
+    for (const std::size_t x : ranks)
+        if (r == 0 && x != dynamic_rank) r = x;
     return r;
 }
 

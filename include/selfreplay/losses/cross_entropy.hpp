@@ -144,6 +144,7 @@ auto token_view(const K& tokens) {
 //!               row throws `invalid_argument`, as does a counted row whose logits are all -inf.
 //! \param tokens [B, T] `std::int32_t` or `std::int64_t` ids (torch's); targets of counted positions
 //!               must lie in [0, V).
+//! \param options the reduction, mask, label smoothing, scale and threads (`next_token_options`).
 //! \return the reduced value (times `options.scale`) and the number of counted positions.
 //! Signature: `loss_result next_token_loss(const L& logits, const K& tokens, const next_token_options& = {})`.
 template <tensor L, tensor K>
@@ -167,6 +168,41 @@ loss_result next_token_loss(const L& logits, const K& tokens, G&& dlogits, const
     const auto g = detail::gradient_rows<T>(dlogits, tok.extent(0), tok.extent(1), "next_token_loss", "dlogits");
     detail::require_same_rows(g, x, "next_token_loss", "dlogits", "logits");
     return detail::next_token_impl<true, T, T>(x, tok, g, options);
+}
+
+//! Any other call of `next_token_loss`: stops compilation with one sentence naming the first argument
+//! that does not model `tensor` (instead of a list of overloads that do not match).
+template <class A, class B>
+    requires(!tensor<A> || !tensor<B>)
+loss_result next_token_loss(const A&, const B&, const next_token_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::next_token_loss: argument 'logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<B>,
+                      "selfreplay::next_token_loss: argument 'tokens' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
+//! Any other call of `next_token_loss` with a gradient output: as above.
+template <class A, class B, class G>
+    requires((!tensor<A> || !tensor<B> || !tensor<G>) && !std::is_same_v<std::remove_cvref_t<G>, next_token_options>)
+loss_result next_token_loss(const A&, const B&, G&&, const next_token_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::next_token_loss: argument 'logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else if constexpr (!tensor<B>)
+        static_assert(detail::always_false<B>,
+                      "selfreplay::next_token_loss: argument 'tokens' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<G>,
+                      "selfreplay::next_token_loss: argument 'dlogits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
 }
 
 } // namespace selfreplay

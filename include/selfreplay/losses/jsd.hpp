@@ -88,4 +88,39 @@ loss_result generalized_jsd(const S& student_logits, const R& reference_logits, 
         student_logits, reference_logits, std::forward<G>(dstudent));
 }
 
+//! Any other call of `generalized_jsd`: stops compilation with one sentence naming the first argument
+//! that does not model `tensor` (instead of a list of overloads that do not match).
+template <class A, class B>
+    requires(!tensor<A> || !tensor<B>)
+loss_result generalized_jsd(const A&, const B&, const jsd_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::generalized_jsd: argument 'student_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<B>,
+                      "selfreplay::generalized_jsd: argument 'reference_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
+//! Any other call of `generalized_jsd` with a gradient output: as above.
+template <class A, class B, class G>
+    requires((!tensor<A> || !tensor<B> || !tensor<G>) && !std::is_same_v<std::remove_cvref_t<G>, jsd_options>)
+loss_result generalized_jsd(const A&, const B&, G&&, const jsd_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::generalized_jsd: argument 'student_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else if constexpr (!tensor<B>)
+        static_assert(detail::always_false<B>,
+                      "selfreplay::generalized_jsd: argument 'reference_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<G>,
+                      "selfreplay::generalized_jsd: argument 'dstudent' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
 } // namespace selfreplay

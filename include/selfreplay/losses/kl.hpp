@@ -69,6 +69,7 @@ inline divergence_settings settings_of(const kl_options& o) {
 //!
 //! \param student_logits, reference_logits [B, T, V] or [B*T, V], float or double, same shape;
 //!        NaN or +inf in a counted row throws `invalid_argument` naming the argument.
+//! \param options the direction, temperature, positions, reduction, scale and threads (`kl_options`).
 //! Signature: `loss_result kl_divergence(const S& student_logits, const R& reference_logits, const kl_options& = {})`.
 template <tensor S, tensor R>
 loss_result kl_divergence(const S& student_logits, const R& reference_logits, const kl_options& options = {}) {
@@ -98,6 +99,41 @@ loss_result kl_divergence(const S& student_logits, const R& reference_logits, G&
                                                                             detail::settings_of(options), "kl_divergence");
         },
         student_logits, reference_logits, std::forward<G>(dstudent));
+}
+
+//! Any other call of `kl_divergence`: stops compilation with one sentence naming the first argument
+//! that does not model `tensor` (instead of a list of overloads that do not match).
+template <class A, class B>
+    requires(!tensor<A> || !tensor<B>)
+loss_result kl_divergence(const A&, const B&, const kl_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::kl_divergence: argument 'student_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<B>,
+                      "selfreplay::kl_divergence: argument 'reference_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
+//! Any other call of `kl_divergence` with a gradient output: as above.
+template <class A, class B, class G>
+    requires((!tensor<A> || !tensor<B> || !tensor<G>) && !std::is_same_v<std::remove_cvref_t<G>, kl_options>)
+loss_result kl_divergence(const A&, const B&, G&&, const kl_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::kl_divergence: argument 'student_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else if constexpr (!tensor<B>)
+        static_assert(detail::always_false<B>,
+                      "selfreplay::kl_divergence: argument 'reference_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<G>,
+                      "selfreplay::kl_divergence: argument 'dstudent' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
 }
 
 } // namespace selfreplay

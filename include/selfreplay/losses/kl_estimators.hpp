@@ -154,4 +154,39 @@ loss_result kl_estimate(const P& policy_logprobs, const R& reference_logprobs, G
                                                                             std::addressof(dpolicy), options);
 }
 
+//! Any other call of `kl_estimate`: stops compilation with one sentence naming the first argument
+//! that does not model `tensor` (instead of a list of overloads that do not match).
+template <class A, class B>
+    requires(!tensor<A> || !tensor<B>)
+loss_result kl_estimate(const A&, const B&, const kl_estimate_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::kl_estimate: argument 'policy_logprobs' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<B>,
+                      "selfreplay::kl_estimate: argument 'reference_logprobs' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
+//! Any other call of `kl_estimate` with a gradient output: as above.
+template <class A, class B, class G>
+    requires((!tensor<A> || !tensor<B> || !tensor<G>) && !std::is_same_v<std::remove_cvref_t<G>, kl_estimate_options>)
+loss_result kl_estimate(const A&, const B&, G&&, const kl_estimate_options& = {}) {
+    if constexpr (!tensor<A>)
+        static_assert(detail::always_false<A>,
+                      "selfreplay::kl_estimate: argument 'policy_logprobs' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else if constexpr (!tensor<B>)
+        static_assert(detail::always_false<B>,
+                      "selfreplay::kl_estimate: argument 'reference_logprobs' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        static_assert(detail::always_false<G>,
+                      "selfreplay::kl_estimate: argument 'dpolicy' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    return {};
+}
+
 } // namespace selfreplay

@@ -50,6 +50,12 @@ template <class>
 inline constexpr bool always_false = false;
 } // namespace detail
 
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `tensor` (a string literal, for `static_assert`).
+#define SELFREPLAY_TENSOR_HINT                                                                                \
+    "(include its adapter header, <selfreplay/adapters/eigen.hpp> or <selfreplay/adapters/xtensor.hpp>, or " \
+    "specialize selfreplay::tensor_traits for it)"
+
 //! A `strided_view<E, R>` of `x`'s memory (no copy). `R` defaults to `x`'s static rank; with a
 //! dynamic-rank backend pass it explicitly (`view<2>(array)`), and a mismatch throws.
 //! A type that does not model `tensor` is rejected with a single message naming the concept.
@@ -93,8 +99,9 @@ using view_element_t = typename decltype(view<R>(std::declval<X&>()))::element_t
 //! `strided_view` models `tensor`: viewing a view returns it unchanged.
 template <class T, std::size_t Rank>
 struct tensor_traits<strided_view<T, Rank>> {
-    using value_type = std::remove_cv_t<T>;
-    static constexpr std::size_t rank = Rank;
+    using value_type = std::remove_cv_t<T>;   //!< the element type without const
+    static constexpr std::size_t rank = Rank; //!< the view's rank
+    //! The view itself.
     template <std::size_t R, class Self>
     static constexpr strided_view<T, Rank> view(Self& x) noexcept {
         return x;
@@ -131,8 +138,9 @@ public:
 //! `tensor_ref` models `tensor` as the `strided_view` it is.
 template <class T, std::size_t Rank>
 struct tensor_traits<tensor_ref<T, Rank>> {
-    using value_type = std::remove_cv_t<T>;
-    static constexpr std::size_t rank = Rank;
+    using value_type = std::remove_cv_t<T>;   //!< the element type without const
+    static constexpr std::size_t rank = Rank; //!< the view's rank
+    //! The view itself.
     template <std::size_t R, class Self>
     static constexpr strided_view<T, Rank> view(Self& x) noexcept {
         return x;
