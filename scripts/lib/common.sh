@@ -13,6 +13,8 @@ SELFREPLAY_TORCH_PACKAGES=(libtorch-dev libopenblas0-pthread libjemalloc-dev)
 SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14 "${SELFREPLAY_TORCH_PACKAGES[@]}")
 # The libFuzzer harnesses (scripts/fuzz, and scripts/test unless --no-fuzz): clang 14 and its runtime.
 SELFREPLAY_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
+# The API reference (scripts/docs, and the ctest api_reference when doxygen is installed).
+SELFREPLAY_DOCS_PACKAGES=(doxygen)
 
 # ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
 # As root it installs them; otherwise it prints the exact command and exits with status 1.

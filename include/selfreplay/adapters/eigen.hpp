@@ -26,11 +26,15 @@ concept eigen_dense_storage = std::is_base_of_v<Eigen::DenseBase<X>, X> &&
 //! `innerStride()` / `outerStride()` and the storage order; const when `data()` is const.
 template <eigen_dense_storage X>
 struct tensor_traits<X> {
-    using value_type = typename X::Scalar;
-    static constexpr std::size_t rank = 2;
+    using value_type = typename X::Scalar; //!< Eigen's scalar type
+    static constexpr std::size_t rank = 2; //!< always `[rows, cols]`
+    //! `Self`'s element type, const when `data()` is const.
+    template <class Self>
+    using element_of = std::remove_pointer_t<decltype(std::declval<Self&>().data())>;
 
+    //! A view of `x`'s memory with Eigen's strides.
     template <std::size_t R, class Self>
-    static strided_view<std::remove_pointer_t<decltype(std::declval<Self&>().data())>, 2> view(Self& x) {
+    static strided_view<element_of<Self>, 2> view(Self& x) {
         const index_t inner = x.innerStride();
         const index_t outer = x.outerStride();
         if constexpr (X::IsRowMajor)

@@ -31,15 +31,20 @@ concept xtensor_strided_storage = xt::is_xexpression<X>::value && requires(X& x)
 //! `dynamic_rank` otherwise; const when `data()` is const.
 template <xtensor_strided_storage X>
 struct tensor_traits<X> {
-    using value_type = typename X::value_type;
+    using value_type = typename X::value_type; //!< xtensor's value type
+    //! `X::rank`, or `dynamic_rank` for `xt::xarray` and views
     static constexpr std::size_t rank =
         xt::get_rank<X>::value == SIZE_MAX ? dynamic_rank : std::size_t{xt::get_rank<X>::value};
+    //! `Self`'s element type, const when `data()` is const.
+    template <class Self>
+    using element_of = std::remove_pointer_t<decltype(std::declval<Self&>().data())>;
 
     //! The run-time number of dimensions (`tensor_rank`).
     static std::size_t rank_of(const X& x) { return x.shape().size(); }
 
+    //! A view of `x`'s memory (at its data offset) with xtensor's strides; throws unless `x` has rank `R`.
     template <std::size_t R, class Self>
-    static strided_view<std::remove_pointer_t<decltype(std::declval<Self&>().data())>, R> view(Self& x) {
+    static strided_view<element_of<Self>, R> view(Self& x) {
         const auto& shape = x.shape();
         const auto& strides = x.strides();
         require(shape.size() == R, "view", "x",

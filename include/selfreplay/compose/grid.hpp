@@ -22,9 +22,9 @@ namespace selfreplay {
 //! Calls `f(hana::type_c<A>, hana::type_c<B>, ...)` once per element of the cartesian product of
 //! the type lists `axes` (each a `boost::hana::tuple_t<...>`), in row-major order (the last axis
 //! varies fastest). The product is expanded at compile time: each call is a separate
-//! instantiation. Example: for_each_combination(hana::tuple_t<reservoir_buffer, ring_buffer>,
-//! hana::tuple_t<ntp_pre<>, kl_pre<>>, [](auto source, auto mixer) { using S = typename
-//! decltype(source)::type; ... }) makes four calls.
+//! instantiation. Example: `for_each_combination(hana::tuple_t<reservoir_buffer, ring_buffer>,`
+//! `hana::tuple_t<ntp_pre<>, kl_pre<>>, f)` makes four calls; `f(auto source, auto mixer)` gets
+//! `hana::type_c` values, whose nested `type` is the combination's type.
 template <class F, class... Axes>
 constexpr void for_each_combination_impl(F&& f, const Axes&... axes) {
     const auto product = boost::hana::cartesian_product(boost::hana::make_tuple(axes...));

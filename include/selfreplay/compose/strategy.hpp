@@ -120,8 +120,8 @@ struct strategy {
 
     //! A record read and validated by `stage` (see `stageable`): the step and the source's record.
     struct staged_state {
-        std::int64_t step = 0;
-        typename detail::staged_record<std::remove_reference_t<Source>>::type source;
+        std::int64_t step = 0; //!< the step to resume at
+        typename detail::staged_record<std::remove_reference_t<Source>>::type source; //!< the source's staged record
     };
 
     //! Reads and validates a state saved by `save` without changing the strategy or its source;

@@ -373,6 +373,8 @@ loss_result linear_divergence(std::string_view where, const M& mm, const linear_
 //! \param mm       a `matmul` model for T (`eigen_matmul{}` from selfreplay/adapters/eigen.hpp)
 //! \param head     H [B*T, D] (row b*T + t = position (b, t)), W [V, D], optional bias [V]
 //! \param tokens   [B, T] token ids (std::int32_t or std::int64_t); targets of counted positions in [0, V)
+//! \param gradients where d value / d H, W and bias go (those given; all empty: value only)
+//! \param options  those of `next_token_loss`
 //! \param chunking positions per chunk (default `linear_chunk_rows`)
 //! Throws `invalid_argument` naming the argument for shape mismatches, N = 0 or D = 0, non-finite
 //! weights, NaN / +inf in the bias, non-finite hidden states at counted positions, and the

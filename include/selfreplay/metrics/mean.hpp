@@ -55,6 +55,8 @@ inline double exact_mean(const exact_sum& sum, std::int64_t count) {
 }
 } // namespace detail
 
+//! The exact mean of values added one by one or as tensors: the accumulator behind `mean_loss`
+//! and `mean_kl` (`Tag` only tells them apart). A `forgetting_metric`.
 template <class Tag>
 class basic_mean {
 public:

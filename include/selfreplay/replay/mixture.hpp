@@ -90,7 +90,8 @@ public:
     //! A record read and validated by `stage` (see `stageable`): the credits and every source's
     //! staged record.
     struct staged_state {
-        std::vector<double> credits;
+        std::vector<double> credits; //!< the apportionment credits, one per source
+        //! every source's staged record
         std::tuple<typename detail::staged_record<std::remove_reference_t<Sources>>::type...> sources;
     };
 

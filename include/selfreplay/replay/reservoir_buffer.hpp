@@ -29,7 +29,7 @@ struct reservoir_options {
 //! the state is the contents plus two counters, saved exactly by `save` / `restore`.
 class reservoir_buffer {
 public:
-    using options_type = reservoir_options;
+    using options_type = reservoir_options; //!< the settings type (state files, generic code)
 
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
     explicit reservoir_buffer(const reservoir_options& options)

@@ -24,7 +24,7 @@ struct ring_options {
 //! stored sequences drawn uniformly with replacement from stream (seed, batch index).
 class ring_buffer {
 public:
-    using options_type = ring_options;
+    using options_type = ring_options; //!< the settings type (state files, generic code)
 
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
     explicit ring_buffer(const ring_options& options)

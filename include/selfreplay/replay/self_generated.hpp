@@ -126,10 +126,11 @@ public:
 
     //! A record read and validated by `stage` (see `stageable`).
     struct staged_state {
-        std::uint64_t block_start = 0;
-        index_t used = 0;
-        bool valid = false;
-        std::vector<double> credits, credits_at_block; // the same values twice: commit does not allocate
+        std::uint64_t block_start = 0; //!< first row of the block being consumed
+        index_t used = 0;              //!< rows of that block already drawn
+        bool valid = false;            //!< whether a block is held
+        std::vector<double> credits;          //!< the apportionment credits
+        std::vector<double> credits_at_block; //!< the same values again: commit does not allocate
     };
 
     //! Reads and validates a state saved by `save` from a source with the same settings (and

@@ -41,7 +41,7 @@ class task_balanced_buffer {
     };
 
 public:
-    using options_type = task_balanced_options;
+    using options_type = task_balanced_options; //!< the settings type (state files, generic code)
 
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
     explicit task_balanced_buffer(const task_balanced_options& options) : options_(options) {
@@ -151,8 +151,10 @@ public:
 
     //! A record read and validated by `stage` (see `stageable`).
     struct staged_state {
-        std::uint64_t ingested = 0, resizes = 0, draws = 0;
-        std::vector<group> groups;
+        std::uint64_t ingested = 0; //!< sequences added (a random-stream counter)
+        std::uint64_t resizes = 0;  //!< quota changes (a random-stream counter)
+        std::uint64_t draws = 0;    //!< draws (a random-stream counter)
+        std::vector<group> groups;  //!< one reservoir per task
     };
 
     //! Reads and validates a state saved by `save` from a buffer with the same settings, without

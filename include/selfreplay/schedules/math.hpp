@@ -1,6 +1,6 @@
 #pragma once
 //! \file
-//! `cos`, `sqrt` and `pow` usable in constant expressions (C++20's <cmath> is not constexpr).
+//! `cos`, `sqrt` and `pow` usable in constant expressions (C++20's `<cmath>` is not constexpr).
 //! At run time these call `std::cos`, `std::sqrt`, `std::pow`, so run-time schedule values are
 //! exactly what the libm-based optax/PyTorch formulas give; during constant evaluation they use
 //! series below, accurate to a few ulp for the arguments schedules produce (cosines of [0, pi],
