@@ -106,8 +106,11 @@ public:
     index_t seq_len() const noexcept { return options_.seq_len; }       //!< T
     index_t batch_size() const noexcept { return options_.batch_size; } //!< B
     const self_generated_options& options() const noexcept { return options_; } //!< the settings
-    //! Global index of the next row `draw` hands out (rows handed out so far).
-    std::uint64_t rows_drawn() const noexcept { return block_start_ + static_cast<std::uint64_t>(used_); }
+    //! Global index of the next row `draw` hands out (rows handed out so far), also right after
+    //! `restore`.
+    std::uint64_t rows_drawn() const noexcept {
+        return block_start_ + static_cast<std::uint64_t>(resume_block_ ? pending_skip_ : used_);
+    }
     //! Number of `generate` calls made so far (one per block of k batches).
     std::uint64_t generate_calls() const noexcept { return generate_calls_; }
 
