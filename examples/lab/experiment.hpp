@@ -28,6 +28,7 @@
 #include <selfreplay/sampling.hpp>
 #include <selfreplay/schedules.hpp>
 
+#include "checkpoint.hpp"
 #include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
@@ -151,12 +152,14 @@ public:
         std::vector<strategy_spec> specs;
         for (const auto& s : o_.strategies) specs.push_back(make_strategy(s, o_));
         const auto [first, shared] = train_first();
-        std::vector<strategy_result> results;
-        for (const auto& spec : specs) {
+        std::vector<strategy_result> results = resumed_results();
+        for (std::size_t k = results.size(); k < specs.size(); ++k) {
+            const auto& spec = specs[k];
             const auto s0 = clock::now();
+            enter_strategy(int(k), &first, &shared, &results);
             state st = first;
             strategy_result r{spec, shared.matrix, shared.curve, 0};
-            for (int task = 1; task < o_.tasks; ++task) run_task(st, r, task);
+            for (int task = first_task(); task < o_.tasks; ++task) run_task(st, r, task);
             r.seconds = shared.seconds + seconds_since(s0);
             results.push_back(std::move(r));
         }
@@ -186,8 +189,8 @@ public:
                     const auto s0 = clock::now();
                     state st = first;
                     strategy_result r{spec, shared.matrix, shared.curve, 0};
-                    for (int task = 1; task < o_.tasks; ++task) {
-                        const transformer pi = st.model;
+                    for (int task = first_task(); task < o_.tasks; ++task) {
+                        const transformer pi = reference(st);
                         st.opt.reset(st.model.num_params());
                         if constexpr (self) {
                             std::vector<float> rec;
@@ -203,12 +206,34 @@ public:
                 });
             });
         const auto [first, shared] = train_first();
-        std::vector<strategy_result> results;
-        for (const auto& cell : cells) results.push_back(cell(first, shared));
+        std::vector<strategy_result> results = resumed_results();
+        for (std::size_t k = results.size(); k < cells.size(); ++k) {
+            enter_strategy(int(k), &first, &shared, &results);
+            results.push_back(cells[k](first, shared));
+        }
         return results;
     }
 
     const toy_options& options() const { return o_; }
+
+    //! Checkpoints every `s.every` training steps into `s.dir` (docs/lab.md "Checkpoints and
+    //! resuming"); with `s.resume`, continues from the newest good checkpoint there. Returns a
+    //! line saying where the run starts. Throws std::runtime_error when no checkpoint is usable.
+    std::string use_checkpoints(const checkpoint::settings& s, bool grid) {
+        checkpoint::prepare(s, grid ? "grid." : "toy.");
+        if (!s.enabled()) return "";
+        ck_ = s;
+        ck_grid_ = grid;
+        ck_slots_.emplace(s.dir, grid ? "grid" : "toy");
+        if (!s.resume) return "checkpoints every " + std::to_string(s.every) + " steps in " + ck_slots_->path(0) + " and .1.ckpt";
+        auto e = new_checkpoint();
+        if (!ck_slots_->load(e, std::cerr)) return "no checkpoint in '" + s.dir + "': starting from the beginning";
+        const std::string where = "resuming from '" + ck_slots_->path(int(e.sequence % 2)) + "': strategy " +
+                                  std::to_string(e.body.strategy + 1) + ", task " + std::to_string(e.body.task + 1) + ", step " +
+                                  std::to_string(e.body.step);
+        resume_ = std::move(e);
+        return where;
+    }
 
 private:
     using clock = std::chrono::steady_clock;
@@ -219,6 +244,55 @@ private:
         adamw opt;
         selfreplay::reservoir_buffer store;  //!< stored exemplars (fed with every training batch)
     };
+    using snapshot = checkpoint::envelope<checkpoint::toy_body<state, strategy_result>>;
+
+    state fresh_state() const {
+        return {transformer(o_.model), {}, selfreplay::reservoir_buffer({.capacity = o_.memory, .seq_len = toy::toy_len, .seed = o_.seed})};
+    }
+    //! An empty checkpoint of this configuration (to restore into or fill).
+    snapshot new_checkpoint() const {
+        snapshot e{ck_grid_ ? "grid" : "toy", checkpoint::toy_config(o_, ck_grid_ ? "grid" : "toy"), 0, {}};
+        e.body.make_state = [this] { return fresh_state(); };
+        e.body.tasks = std::size_t(o_.tasks);
+        e.body.strategies = ck_grid_ ? 6 : o_.strategies.size();  // grid: 2 sources x 3 mixers
+        e.body.steps = o_.steps;
+        return e;
+    }
+    //! Where checkpoints find the rest of the run (set as each strategy starts).
+    void enter_strategy(int k, const state* first, const strategy_result* shared, const std::vector<strategy_result>* done) {
+        strategy_ = k;
+        first_ = first;
+        shared_ = shared;
+        done_ = done;
+    }
+    std::vector<strategy_result> resumed_results() { return resume_ ? std::move(resume_->body.done) : std::vector<strategy_result>{}; }
+    int first_task() const { return resume_ ? resume_->body.task : 1; }
+    //! The frozen reference pi of a task starting now: theta, or the checkpoint's pi on resuming.
+    transformer reference(const state& st) const { return resume_ ? *resume_->body.pi : st.model; }
+
+    //! Writes a checkpoint of the run between two steps of `task` (`step` of them done).
+    template <class Source>
+    void save_checkpoint(const state& st, const strategy_result& r, int task, long step, double loss_acc, int loss_n,
+                         const transformer* pi, const Source* source) {
+        auto e = new_checkpoint();
+        auto& b = e.body;
+        b.strategy = strategy_;
+        b.task = task;
+        b.step = step;
+        b.loss_acc = loss_acc;
+        b.loss_n = loss_n;
+        if (strategy_ >= 0) {
+            b.first = *first_;
+            b.shared = *shared_;
+            b.done = *done_;
+        }
+        b.current = st;
+        b.result = r;
+        if (pi) b.pi = *pi;
+        if constexpr (requires { source->rows_drawn(); }) b.source = checkpoint::nested_record(*source);
+        ck_slots_->save(e);
+        since_checkpoint_ = 0;
+    }
 
     template <class M>
     static mixer_kind mixer_of() {
@@ -229,8 +303,10 @@ private:
 
     //! Trains the first task once (no replay); every strategy starts from this checkpoint.
     std::pair<state, strategy_result> train_first() {
+        if (resume_ && resume_->body.strategy >= 0) return {std::move(*resume_->body.first), std::move(*resume_->body.shared)};
         const auto t0 = clock::now();
-        state first{transformer(o_.model), {}, selfreplay::reservoir_buffer({.capacity = o_.memory, .seq_len = toy::toy_len, .seed = o_.seed})};
+        enter_strategy(-1, nullptr, nullptr, nullptr);
+        state first = fresh_state();
         first.model.init(o_.seed);
         strategy_result shared{{"shared", replay_kind::none, mixer_kind::none, 0.f}, selfreplay::accuracy_matrix(o_.tasks), {}, 0};
         train_task(first, shared, 0, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), nullptr, nullptr);
@@ -264,7 +340,7 @@ private:
 
     //! Task change: pi <- theta (frozen), optimizer reset; then the strategy's source and mixer.
     void run_task(state& st, strategy_result& r, int task) {
-        const transformer pi = st.model;
+        const transformer pi = reference(st);
         st.opt.reset(st.model.num_params());
         const auto& s = r.spec;
         if (s.replay == replay_kind::none) return train_task(st, r, task, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), &pi, nullptr);
@@ -285,10 +361,25 @@ private:
                     const std::vector<float>* pi_logits) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
         const int steps = o_.steps[std::size_t(task)];
+        long s_begin = 0;
+        double loss_acc = 0;
+        int loss_n = 0;
+        if (resume_) {  // the first task trained after resuming continues where the checkpoint left it
+            auto& b = resume_->body;
+            st = std::move(*b.current);
+            r = std::move(*b.result);
+            s_begin = b.step;
+            loss_acc = b.loss_acc;
+            loss_n = int(b.loss_n);
+            if constexpr (requires { source->rows_drawn(); }) checkpoint::restore_nested(b.source, ck_slots_->path(int(resume_->sequence % 2)), *source);
+            resume_.reset();
+        }
+        long step0 = 0;  // global step at the start of this task
+        for (const auto& p : r.curve)
+            if (p.task_trained < task) step0 = p.step;
         const int R = !Mixer::needs_replay_batch                                   ? 0
                       : std::is_same_v<Source, selfreplay::reservoir_buffer> ? o_.stored_batch
                                                                              : o_.replay_batch;
-        const long step0 = r.curve.empty() ? 0 : r.curve.back().step;
         const auto lr_at = [&](long s) {
             if (o_.cosine && o_.warmup < steps)
                 return selfreplay::warmup_cosine{.peak = o_.lr, .warmup_steps = o_.warmup, .decay_steps = steps}(s);
@@ -302,12 +393,10 @@ private:
         data_parallel student(st.model, par());
         std::optional<data_parallel> reference;  // pi's passes on stored replay rows (KL replay from a buffer)
         if (pi) reference.emplace(*pi, par());
-        double loss_acc = 0;
-        int loss_n = 0;
         st.opt.weight_decay = o_.weight_decay;
         st.opt.beta2 = o_.beta2;
         if (st.opt.m.empty()) st.opt.reset(st.model.num_params());
-        for (int s = 0; s < steps; ++s) {
+        for (int s = int(s_begin); s < steps; ++s) {
             for (int i = 0; i < B; ++i) draw(task, std::uint64_t(task), std::uint64_t(s) * B + std::uint64_t(i), tokens.data() + std::size_t(i) * T);
             std::uint64_t first_replay_row = 0;
             if constexpr (Mixer::needs_replay_batch) {
@@ -369,6 +458,7 @@ private:
                 r.curve.push_back(std::move(p));
                 if (reached) break;
             }
+            if (ck_slots_ && ++since_checkpoint_ >= ck_.every && !last) save_checkpoint(st, r, task, s + 1, loss_acc, loss_n, pi, source);
         }
         r.matrix.add_row(r.curve.back().acc);
     }
@@ -432,6 +522,15 @@ private:
 
     toy_options o_;
     progress_fn progress_;
+    checkpoint::settings ck_;                 //!< --checkpoint, --checkpoint-every, --resume
+    bool ck_grid_ = false;                    //!< checkpoints of grid mode (else toy)
+    std::optional<checkpoint::slots> ck_slots_;
+    std::optional<snapshot> resume_;          //!< the checkpoint being resumed, until its step is reached
+    long since_checkpoint_ = 0;               //!< training steps since the last checkpoint
+    int strategy_ = -1;                       //!< strategy being trained (-1: the shared first task)
+    const state* first_ = nullptr;            //!< the state after the shared first task
+    const strategy_result* shared_ = nullptr; //!< the shared first task's results
+    const std::vector<strategy_result>* done_ = nullptr;  //!< finished strategies' results
     matrix linear_hidden_, linear_dhidden_, linear_ref_hidden_;  //!< the linear steps' hidden states (kept between steps)
     std::vector<std::vector<std::int32_t>> eval_sets_;   //!< test sets: the accuracy matrix and curves
     std::vector<std::vector<std::int32_t>> valid_sets_;  //!< validation sets: when to stop a task

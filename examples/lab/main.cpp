@@ -65,6 +65,11 @@ flags (defaults in brackets):
   --quiet             no progress lines
   --linear-loss       compute the output layer and the objective from hidden states (the linear
                       losses: no [rows, vocab] logits in training steps; toy and grid modes)
+  --checkpoint DIR    save a checkpoint every --checkpoint-every steps into DIR (two alternating
+                      files, written atomically; see docs/lab.md) [none]
+  --checkpoint-every N  training steps between checkpoints [100]
+  --resume            continue from the newest good checkpoint in DIR (the same flags as the
+                      interrupted run); results equal an uninterrupted run's bit for bit
   -h, --help          this text
 )";
 
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::size_t i = 0;
     bool grid = false, tasks_given = false;
+    lab::checkpoint::settings checkpoints;
     if (i < args.size() && !args[i].empty() && args[i][0] != '-') {
         if (args[i] != "toy" && args[i] != "grid") fail("unknown mode '" + args[i] + "' (available: toy, grid, text)");
         grid = args[i] == "grid";
@@ -116,6 +122,10 @@ int main(int argc, char** argv) {
         }
         if (f == "--quiet") {
             o.quiet = true;
+            continue;
+        }
+        if (f == "--resume") {
+            checkpoints.resume = true;
             continue;
         }
         if (f.rfind("--", 0) != 0) fail("unexpected argument '" + f + "'");
@@ -156,6 +166,8 @@ int main(int argc, char** argv) {
         else if (f == "--heads") o.model.heads = int(parse_int(f, v, 1, 256));
         else if (f == "--ff") o.model.ff = int(parse_int(f, v, 1, 65536));
         else if (f == "--out") out = v;
+        else if (f == "--checkpoint") checkpoints.dir = v;
+        else if (f == "--checkpoint-every") checkpoints.every = parse_int(f, v, 1, 1L << 40);
         else if (f == "--schedule") {
             if (v != "cosine" && v != "constant") fail("--schedule must be cosine or constant, got '" + v + "'");
             o.cosine = v == "cosine";
@@ -196,7 +208,14 @@ int main(int argc, char** argv) {
     for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
     std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d threads\n", o.batch, o.replay_batch,
                 grid ? 6 : int(o.strategies.size()), grid ? "source x mixer combinations" : "strategies", o.shards, o.threads);
-    const auto results = grid ? exp.run_grid() : exp.run();
+    std::vector<lab::strategy_result> results;
+    try {
+        if (const auto where = exp.use_checkpoints(checkpoints, grid); !where.empty()) std::printf("%s\n", where.c_str());
+        results = grid ? exp.run_grid() : exp.run();
+    } catch (const std::exception& e) {
+        std::cerr << "selfreplay-lab: " << e.what() << "\n";
+        return 1;
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     try {
         if (grid)

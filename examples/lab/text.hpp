@@ -41,6 +41,7 @@
 #include <selfreplay/schedules/basic.hpp>
 #include <selfreplay/schedules/cosine.hpp>
 
+#include "checkpoint.hpp"
 #include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
@@ -78,6 +79,7 @@ struct text_options {
     std::string out = "results";
     bool quiet = false;
     bool tiny = false;             //!< smoke-test sizes (set by --tiny before other flags apply)
+    checkpoint::settings checkpoints;  //!< --checkpoint, --checkpoint-every, --resume
 };
 
 enum class source_kind { none, real, self };
@@ -274,6 +276,39 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
     r.valid_ntp.push_back(sh.valid_before);
     r.prev_ntp.push_back(sh.prev_before);
     int s = 0;
+    double seconds_before = 0;  // time spent before the checkpoint resumed from
+    std::optional<checkpoint::slots> ck;
+    long since_checkpoint = 0;
+    const auto save = [&](bool done) {
+        auto e = checkpoint::run_envelope<run_result>(o, spec, target, model.num_params());
+        auto& b = e.body;
+        b = {e.body.params, e.body.max_steps, done, s, {model.params().begin(), model.params().end()}, opt, train.drawn, real.drawn,
+             checkpoint::nested_record(self), r};
+        b.result.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ck->save(e);
+        since_checkpoint = 0;
+    };
+    if (o.checkpoints.enabled()) {
+        ck.emplace(o.checkpoints.dir, checkpoint::run_stem(spec.group, spec.name));
+        auto e = checkpoint::run_envelope<run_result>(o, spec, target, model.num_params());
+        if (o.checkpoints.resume && ck->load(e, std::cerr)) {
+            auto& b = e.body;
+            progress("[" + spec.group + " " + spec.name + "] resuming from '" + ck->path(int(e.sequence % 2)) + "' at step " +
+                     std::to_string(b.step) + (b.done ? " (finished)" : ""));
+            b.result.spec = spec;
+            if (b.done) return b.result;
+            std::copy(b.model.begin(), b.model.end(), model.params().begin());
+            opt.m = std::move(b.opt.m);
+            opt.v = std::move(b.opt.v);
+            opt.t = b.opt.t;
+            train.drawn = b.train_drawn;
+            real.drawn = b.real_drawn;
+            checkpoint::restore_nested(b.self, ck->path(int(e.sequence % 2)), self);
+            seconds_before = b.result.seconds;
+            r = std::move(b.result);
+            s = int(b.step);
+        }
+    }
     while (s < spec.max_steps && !(spec.stop_at_target && r.steps_to_target)) {
         const double lr = schedule(s);
         std::visit([&](const auto& mixer) {
@@ -284,6 +319,8 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
         }, spec.mixer);
         ++s;
         if (s % o.eval_every == 0 || s == spec.max_steps) record(s);
+        if (ck && ++since_checkpoint >= o.checkpoints.every && s < spec.max_steps && !(spec.stop_at_target && r.steps_to_target))
+            save(false);
     }
     r.steps_run = s;
     // the run's end: forgetting through the metrics module, KL to pi, how far the weights moved
@@ -302,7 +339,8 @@ inline run_result finetune(const shared_state& sh, const run_spec& spec, double 
         const double w = i == 0 ? 1.0 : (*r.steps_to_target - r.step[i - 1]) / (r.step[i] - r.step[i - 1]);
         r.forgetting_at_target = (i == 0 ? r.prev_ntp[0] : (1 - w) * r.prev_ntp[i - 1] + w * r.prev_ntp[i]) - sh.prev_before;
     }
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (ck) save(true);  // a resumed run takes the finished result from here
     return r;
 }
 
@@ -333,7 +371,32 @@ inline void pretrain(transformer& model, const text_options& o, const corpus& en
     matrix logits, dlogits;
     double acc = 0;
     int n = 0;
-    for (int s = 0; s < o.pretrain_steps; ++s) {
+    int s0 = 0;
+    std::optional<checkpoint::slots> ck;
+    long since_checkpoint = 0;
+    const auto save = [&](int step) {
+        auto e = checkpoint::pretrain_envelope(o, model.num_params());
+        e.body = {e.body.params, e.body.steps, step, train.drawn, acc, n, {model.params().begin(), model.params().end()}, opt};
+        ck->save(e);
+        since_checkpoint = 0;
+    };
+    if (o.checkpoints.enabled()) {
+        ck.emplace(o.checkpoints.dir, "text-pretrain");
+        auto e = checkpoint::pretrain_envelope(o, model.num_params());
+        if (o.checkpoints.resume && ck->load(e, std::cerr)) {
+            auto& b = e.body;
+            progress("[pretrain] resuming from '" + ck->path(int(e.sequence % 2)) + "' at step " + std::to_string(b.step));
+            std::copy(b.model.begin(), b.model.end(), model.params().begin());
+            opt.m = std::move(b.opt.m);
+            opt.v = std::move(b.opt.v);
+            opt.t = b.opt.t;
+            train.drawn = b.drawn;
+            acc = b.loss_acc;
+            n = int(b.loss_n);
+            s0 = int(b.step);
+        }
+    }
+    for (int s = s0; s < o.pretrain_steps; ++s) {
         const auto tokens = selfreplay::make_view(x.data(), {B, T});
         train.draw(tokens);
         passes.forward(x.data(), B, T, logits);
@@ -350,7 +413,9 @@ inline void pretrain(transformer& model, const text_options& o, const corpus& en
             acc = 0;
             n = 0;
         }
+        if (ck && ++since_checkpoint >= o.checkpoints.every && s + 1 < o.pretrain_steps) save(s + 1);
     }
+    if (ck && s0 < o.pretrain_steps) save(o.pretrain_steps);  // a resumed run skips the finished pretraining
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,6 +463,11 @@ flags (defaults in brackets):
                       finetuning trains that many runs at once; results do not depend on it [2]
   --out DIR           output directory [results]
   --tiny              smoke-test sizes (seconds; first flag, later flags override it)
+  --checkpoint DIR    checkpoint pretraining and every finetuning run into DIR every
+                      --checkpoint-every steps (docs/lab.md) [none]
+  --checkpoint-every N  training steps between checkpoints [100]
+  --resume            continue from the checkpoints in DIR (same flags); results equal an
+                      uninterrupted run's bit for bit
   --quiet             no progress lines
   -h, --help          this text
 )";
@@ -468,6 +538,10 @@ inline std::optional<text_options> parse_text_args(const std::vector<std::string
             apply_tiny(o);
             continue;
         }
+        if (f == "--resume") {
+            o.checkpoints.resume = true;
+            continue;
+        }
         if (f.rfind("--", 0) != 0) throw usage_error("unexpected argument '" + f + "'");
         if (i + 1 >= args.size()) throw usage_error(f + " needs a value");
         const std::string v = args[++i];
@@ -501,6 +575,8 @@ inline std::optional<text_options> parse_text_args(const std::vector<std::string
         else if (f == "--ff") o.model.ff = int(parse_int(f, v, 1, 65536));
         else if (f == "--threads") o.threads = int(parse_int(f, v, 1, 256));
         else if (f == "--out") o.out = v;
+        else if (f == "--checkpoint") o.checkpoints.dir = v;
+        else if (f == "--checkpoint-every") o.checkpoints.every = parse_int(f, v, 1, 1L << 40);
         else throw usage_error("unknown flag '" + f + "'");
     }
     if (o.model.width % o.model.heads != 0)
@@ -707,6 +783,7 @@ inline int run_text(int argc, char** argv) {
         std::error_code ec;
         std::filesystem::create_directories(o.out, ec);
         if (ec) throw std::runtime_error("cannot create output directory '" + o.out + "': " + ec.message());
+        checkpoint::prepare(o.checkpoints, "text-");
 
         shared_state sh{.o = &o, .en = &en, .es = &es};
         sh.eval_en = eval_set(en.valid, ENGLISH, o.eval_size, o.seq_len);
