@@ -47,6 +47,9 @@ struct settings {
     std::string dir;    //!< --checkpoint DIR (empty: no checkpoints)
     long every = 100;   //!< --checkpoint-every N: training steps between checkpoints
     bool resume = false;  //!< --resume: continue from the newest good checkpoint in `dir`
+    //! Whether this process writes the checkpoints: false on every process but one when several
+    //! run the same experiment (they read checkpoints on resume but must not race on the files).
+    bool write = true;
     bool enabled() const { return !dir.empty(); }
 };
 
@@ -572,7 +575,7 @@ inline void prepare(const settings& s, const std::string& prefix) {
     std::error_code ec;
     std::filesystem::create_directories(s.dir, ec);
     if (ec) throw std::runtime_error("cannot create the checkpoint directory '" + s.dir + "': " + ec.message());
-    if (s.resume) return;
+    if (s.resume || !s.write) return;
     for (const auto& entry : std::filesystem::directory_iterator(s.dir)) {
         const std::string name = entry.path().filename().string();
         if (name.rfind(prefix, 0) == 0 && name.size() > 5 && name.compare(name.size() - 5, 5, ".ckpt") == 0)

@@ -458,7 +458,7 @@ private:
                 r.curve.push_back(std::move(p));
                 if (reached) break;
             }
-            if (ck_slots_ && ++since_checkpoint_ >= ck_.every && !last) save_checkpoint(st, r, task, s + 1, loss_acc, loss_n, pi, source);
+            if (ck_slots_ && ck_.write && ++since_checkpoint_ >= ck_.every && !last) save_checkpoint(st, r, task, s + 1, loss_acc, loss_n, pi, source);
         }
         r.matrix.add_row(r.curve.back().acc);
     }

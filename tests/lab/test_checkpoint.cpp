@@ -177,13 +177,14 @@ TEST_CASE("config_text holds values exactly and names the first differing flag",
     CHECK(ck::config_difference(a, "--lr 0.10000000149011612\n") == "'--c 0.10000000000000001' in the checkpoint, '(nothing)' in this run");
 }
 
-TEST_CASE("prepare refuses a fresh run over existing checkpoints and --resume without a directory", "[lab][checkpoint]") {
+TEST_CASE("prepare refuses a fresh run over existing checkpoints (unless it only reads) and --resume without a directory", "[lab][checkpoint]") {
     const auto dir = scratch("prepare");
     ck::prepare({.dir = dir}, "toy.");
     write(dir + "/toy.1.ckpt", {1});
     CHECK_THROWS_WITH(ck::prepare({.dir = dir}, "toy."), Catch::Contains("already holds checkpoints (toy.1.ckpt)"));
     CHECK_NOTHROW(ck::prepare({.dir = dir, .resume = true}, "toy."));
     CHECK_NOTHROW(ck::prepare({.dir = dir}, "grid."));
+    CHECK_NOTHROW(ck::prepare({.dir = dir, .every = 100, .resume = false, .write = false}, "toy."));  // a reader only
     CHECK_THROWS_WITH(ck::prepare({.dir = "", .every = 100, .resume = true}, "toy."), Catch::Contains("--resume needs --checkpoint"));
 }
 
