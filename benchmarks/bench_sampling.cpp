@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "selfreplay/sampling.hpp"
 
 using namespace selfreplay;
@@ -57,16 +58,11 @@ struct logit_rows {
     void restore() { std::memcpy(work.data(), pristine.data(), work.size() * sizeof(float)); }
 };
 
-// one read of V floats (lane accumulators, vectorised like our kernels)
+// one read of V floats, on the ISA path the kernels run (benchmarks/common.hpp)
 float read_floor(const float* x, std::size_t n) {
-    float acc[16] = {};
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (std::size_t j = 0; j < 16; ++j) acc[j] += x[i + j];
-    float s = 0;
-    for (float a : acc) s += a;
-    for (; i < n; ++i) s += x[i];
-    return s;
+    return selfreplay::detail::dispatch(selfreplay::active_isa(), [&](auto tag) {
+        return read_sum(tag, x, static_cast<selfreplay::index_t>(n));
+    });
 }
 
 template <class Chain, class Draw>
@@ -136,6 +132,7 @@ int main(int argc, char** argv) {
         add_row("gumbel_draw_flat", V, flat, no_processing{}, gumbel_max{});
         add_row("gumbel_draw_zipf", V, zipf, no_processing{}, gumbel_max{});
     }
+    selfreplay_bench::record_isa_context();
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

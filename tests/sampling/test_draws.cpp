@@ -217,6 +217,7 @@ TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact
     // rows of 2000 (3 full blocks and a partial one): N(0, 4^2), N(1e4, 30^2) (the rounding of
     // x log2(e) matters), and a row rising by 0.37 per token (the running maximum moves in every block)
     using namespace sampling_detail;
+    const isa path = active_isa();
     std::vector<std::vector<float>> rows{normal_row(2000, 0.0f, 4.0f, 17), normal_row(2000, 1e4f, 30.0f, 18)};
     for (auto& r : rows) r[7] = -finf;
     std::vector<float> rising(2000);
@@ -225,17 +226,15 @@ TEST_CASE("categorical's proposals: 2^round(y) within 1/2 + slack of every exact
     for (const auto& r : rows) {
         const std::size_t blocks = softmax_block_count(r.size());
         std::vector<double> sums(blocks), maxima(blocks);
-        proposal_blocks<float>(r.data(), r.size(), sums.data(), maxima.data(), "test");
+        proposal_blocks<float>(path, r.data(), r.size(), sums.data(), maxima.data(), "test");
         float m = -finf;
         for (std::size_t b = 0; b < blocks; ++b) {
             const std::size_t s = b * softmax_block, len = std::min(r.size() - s, softmax_block);
             for (std::size_t i = s; i < s + len; ++i) m = std::max(m, r[i]);
             CHECK(maxima[b] == double(m)); // the running maximum, every block's own included
-            const proposal_shift<float> sh{float(maxima[b])};
+            const proposal_shift<float> sh(float(maxima[b]), path);
             std::vector<float> q(len);
-            vfloat h{};
-            vint nan{};
-            proposal_block(r.data() + s, len, sh, q.data(), h, nan);
+            proposal_block(path, r.data() + s, len, sh, q.data());
             double total = 0;
             for (std::size_t i = 0; i < len; ++i) {
                 const double y = sh.exact(r[s + i]);

@@ -367,3 +367,41 @@ TEST_CASE("top_p / typical_p / top_k on wide rows (flat, Zipf, ties, huge, -inf)
     // masses can sit on p; the rest compares
     CHECK(compared > 2 * borderline);
 }
+
+TEST_CASE("the ISA paths agree exactly on every result that only compares logits", "[sampling][isa]") {
+    // top-k, min-p and greedy on the support they keep, the Gumbel draw's token: the same on every
+    // path this CPU supports (docs/sampling.md, "ISA paths"); rows of 5003 (not a multiple of any
+    // register) of every kind of test_rows
+    auto results = [](const std::vector<float>& r0) {
+        std::vector<std::int32_t> out;
+        auto keep = [&](auto chain) {
+            std::vector<float> r = r0;
+            sampling_context<float> ctx;
+            ctx.begin_row();
+            chain.process(std::span<float>(r), ctx);
+            out.push_back(static_cast<std::int32_t>(ctx.support.size()));
+            out.insert(out.end(), ctx.support.begin(), ctx.support.end());
+        };
+        keep(top_k{.k = 40});
+        keep(top_k{.k = 1});
+        keep(min_p{.p = 0.05f});
+        sampling_context<float> ctx;
+        counter_rng rng{.seed = 5, .counter = 3};
+        std::vector<float> r = r0;
+        out.push_back(sample_token(std::span<float>(r), no_processing{}, gumbel_max{}, ctx, rng));
+        r = r0;
+        out.push_back(sample_token(std::span<float>(r), no_processing{}, greedy{}, ctx, rng));
+        return out;
+    };
+    for (const auto& row : test_rows(5003, 41)) {
+        set_isa(isa::sse2);
+        const auto want = results(row);
+        for (isa p : all_isas) {
+            if (!isa_supported(p)) continue;
+            set_isa(p);
+            INFO("path " << isa_name(p));
+            CHECK(results(row) == want);
+        }
+    }
+    reset_isa();
+}

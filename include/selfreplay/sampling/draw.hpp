@@ -85,11 +85,12 @@ struct categorical {
         ctx.sums.resize(2 * blocks);
         double* sums = ctx.sums.data();
         const double* maxima = sums + blocks;
-        proposal_blocks<T>(x, n, sums, sums + blocks, "categorical");
-        const double last_shift = proposal_shift<T>(T(maxima[blocks - 1])).shift;
+        const isa path = active_isa(); // one path for the block sums and the rescans
+        proposal_blocks<T>(path, x, n, sums, sums + blocks, "categorical");
+        const double last_shift = proposal_shift<T>(T(maxima[blocks - 1]), path).shift;
         double z = 0, factor = 1;
         for (std::size_t b = 0; b < blocks; ++b) {
-            if (b == 0 || maxima[b] != maxima[b - 1]) factor = std::exp2(proposal_shift<T>(T(maxima[b])).shift - last_shift);
+            if (b == 0 || maxima[b] != maxima[b - 1]) factor = std::exp2(proposal_shift<T>(T(maxima[b]), path).shift - last_shift);
             sums[b] *= factor;
             z += sums[b];
         }
@@ -107,11 +108,9 @@ struct categorical {
             }
             if (b == blocks) b = last_block, before = z - sums[b];
             const std::size_t s = b * softmax_block, len = std::min(n - s, softmax_block);
-            const proposal_shift<T> sh{T(maxima[b])};
+            const proposal_shift<T> sh(T(maxima[b]), path);
             if constexpr (std::is_same_v<T, float>) {
-                vfloat h{};
-                vint nan{};
-                proposal_block(x + s, len, sh, q, h, nan);
+                proposal_block(path, x + s, len, sh, q);
             } else {
                 for (std::size_t i = 0; i < len; ++i) q[i] = sh.weight(x[s + i]);
             }
@@ -151,7 +150,7 @@ private:
         for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m, bad |= !(w[k] < pos_inf<float>);
         if (bad) throw_bad_logit("categorical");
         require_not_all_masked(m > neg_inf<float>, "categorical");
-        exp_shifted(w, c, m, w);
+        exp_shifted(active_isa(), w, c, m, w);
         const std::size_t blocks = (c + block - 1) / block;
         ctx.sums.resize(blocks);
         double z = 0;

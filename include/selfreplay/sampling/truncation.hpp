@@ -112,37 +112,27 @@ void keep_listed(std::span<T> row, sampling_context<T>& ctx) {
 }
 
 //! Top-p on a float row without support whose nucleus is wide (`softmax_blocks` found no band
-//! holding mass p, or listed no candidates): keeps the tokens x >= tau, tau the largest logit
-//! with mass(x >= tau) >= target (masses exp(x - m)). The key m - x is monotone in x, so the
-//! tokens of the bucket of `key_mass_histogram` where the cumulative mass crosses the target lie
-//! between those of the buckets before it (all kept) and after it (all dropped): one pass
-//! collects the tokens up to that bucket, and only that bucket's are refined
+//! holding mass p, or listed no candidates), on path `path`: keeps the tokens x >= tau, tau the
+//! largest logit with mass(x >= tau) >= target (masses exp(x - m)). The key m - x is monotone in
+//! x, so the tokens of the bucket of `key_mass_histogram` where the cumulative mass crosses the
+//! target lie between those of the buckets before it (all kept) and after it (all dropped): one
+//! pass collects the tokens up to that bucket, and only that bucket's are refined
 //! (`weighted_key_threshold`, keys -x).
-inline void keep_wide_top_p(std::span<float> row, float m, double target, sampling_context<float>& ctx) {
+inline void keep_wide_top_p(isa path, std::span<float> row, float m, double target, sampling_context<float>& ctx) {
     const float* x = row.data();
     const std::size_t n = row.size();
-    const vfloat mv = splat(m);
-    const auto key = [mv](vfloat v) { return mv - v; };
     std::array<double, mass_buckets> hist;
-    key_mass_histogram(x, n, m, key, hist);
+    key_mass_histogram<false>(path, x, n, m, m, hist);
     double below = 0;
     const auto b = static_cast<std::int32_t>(crossing_bucket(hist, target, below));
     ctx.ids.clear();
     ctx.values.clear();
-    collect_buckets(x, n, key, 0, b, ctx.ids, ctx.values);
+    collect_buckets<false>(path, x, n, m, 0, b, ctx.ids, ctx.values);
     // the crossing bucket's tokens (the same bucket function on the same values)
     const std::size_t c = ctx.values.size();
     ctx.keys.clear();
     ctx.weights.clear();
-    for (std::size_t i = 0; i < c; i += W) {
-        float v[W];
-        std::fill(v, v + W, neg_inf<float>);
-        std::copy(ctx.values.data() + i, ctx.values.data() + std::min(c, i + W), v);
-        const vint bv = key_bucket(key(loadv(v)));
-        const vfloat e = exp_nonpositive_v(loadv(v) - m);
-        for (std::size_t j = 0; j < W && i + j < c; ++j)
-            if (bv[j] == b) ctx.keys.push_back(-double(v[j])), ctx.weights.push_back(e[j]);
-    }
+    detail::dispatch(path, [&](auto tag) { sampling_bucket_members(tag, ctx.values.data(), c, m, b, ctx.keys, ctx.weights); });
     const auto tau = static_cast<float>(-weighted_key_threshold(ctx.keys, ctx.weights, target - below, ctx.buckets));
     std::size_t kept = 0; // branch-free: keep x >= tau
     for (std::size_t i = 0; i < c; ++i) {
@@ -156,53 +146,30 @@ inline void keep_wide_top_p(std::span<float> row, float m, double target, sampli
     keep_listed(row, ctx);
 }
 
-//! Typical-p on a float row without support, without gathering its finite tokens: one pass for
-//! the maximum m, one for z = sum e_i and sum e_i d_i (e_i = exp(d_i), d_i = x_i - m; float lanes,
-//! added in double per block of 512), so mean_d = sum p_i d_i and the score of token i is
-//! |mean_d - d_i| = |x_i - c|, c = m + mean_d. A pass spreads the masses over the buckets of the
-//! float key |x - float(c)| (`key_mass_histogram`), which is within eps = 2^-23 (|c| + key) of
-//! the score; the buckets b - 1 .. b + 1 around the crossing bucket b are collected and refined
-//! with the exact double scores (`weighted_key_threshold`, base: the mass of the buckets before
-//! b - 1). While eps < 1/32 (a quarter of a bucket) a token of a bucket before b - 1 scores below
-//! every score where the mass can cross p, and one after b + 1 above it, so the kept set is the
-//! buckets before b - 1 and the refined tokens up to the threshold. Returns false (nothing done)
-//! when |c| >= 2^16, where eps could exceed that; the caller then gathers the finite tokens.
-//! Throws for NaN / +inf or an all -inf row.
-inline bool keep_wide_typical(std::span<float> row, double p, sampling_context<float>& ctx) {
+//! Typical-p on a float row without support, on path `path`, without gathering its finite
+//! tokens: one pass for the maximum m, one for z = sum e_i and sum e_i d_i (e_i = exp(d_i),
+//! d_i = x_i - m; float lanes, added in double per block of 512), so mean_d = sum p_i d_i and the
+//! score of token i is |mean_d - d_i| = |x_i - c|, c = m + mean_d. A pass spreads the masses over
+//! the buckets of the float key |x - float(c)| (`key_mass_histogram`), which is within
+//! eps = 2^-23 (|c| + key) of the score; the buckets b - 1 .. b + 1 around the crossing bucket b
+//! are collected and refined with the exact double scores (`weighted_key_threshold`, base: the
+//! mass of the buckets before b - 1). While eps < 1/32 (a quarter of a bucket) a token of a bucket
+//! before b - 1 scores below every score where the mass can cross p, and one after b + 1 above
+//! it, so the kept set is the buckets before b - 1 and the refined tokens up to the threshold.
+//! Returns false (nothing done) when |c| >= 2^16, where eps could exceed that; the caller then
+//! gathers the finite tokens. Throws for NaN / +inf or an all -inf row.
+inline bool keep_wide_typical(isa path, std::span<float> row, double p, sampling_context<float>& ctx) {
     const float* x = row.data();
     const std::size_t n = row.size();
     const float mf = max_checked(x, n, "typical_p");
     require(mf > neg_inf<float>, "typical_p", "logits", "has every entry masked (-inf)");
     double z = 0, zd = 0;
-    for (std::size_t s = 0; s < n; s += softmax_block) {
-        const std::size_t e = std::min(n, s + softmax_block);
-        vfloat a{}, ad{};
-        std::size_t i = s;
-        for (; i + W <= e; i += W) {
-            const vfloat v = loadv(x + i);
-            const vfloat d = v - mf;
-            const vfloat w = exp_nonpositive_v(d);
-            a += w;
-            ad += v > splat(neg_inf<float>) ? w * d : vfloat{}; // (-inf: weight 0, no 0 * -inf)
-        }
-        double bs = lane_sum(a), bd = lane_sum(ad);
-        for (; i < e; ++i) {
-            const float w = exp_nonpositive<float>(x[i] - mf);
-            bs += double(w);
-            if (x[i] > neg_inf<float>) bd += double(w) * double(x[i] - mf);
-        }
-        z += bs;
-        zd += bd;
-    }
+    detail::dispatch(path, [&](auto tag) { sampling_typical_moments(tag, x, n, mf, z, zd); });
     const double m = double(mf), mean_d = zd / z, c = m + mean_d;
     if (!(std::abs(c) < 0x1p16)) return false;
-    const vfloat cv = splat(static_cast<float>(c));
-    const auto key = [cv](vfloat v) {
-        const vfloat k = v - cv;
-        return k < vfloat{} ? -k : k;
-    };
+    const auto cf = static_cast<float>(c);
     std::array<double, mass_buckets> hist;
-    key_mass_histogram(x, n, mf, key, hist);
+    key_mass_histogram<true>(path, x, n, mf, cf, hist);
     const double target = p * z;
     double below = 0;
     const auto b = static_cast<std::int32_t>(crossing_bucket(hist, target, below));
@@ -210,40 +177,17 @@ inline bool keep_wide_typical(std::span<float> row, double p, sampling_context<f
     if (lo < b) below -= hist[static_cast<std::size_t>(lo)];
     ctx.ids.clear();
     ctx.values.clear();
-    collect_buckets(x, n, key, lo, hi, ctx.ids, ctx.values);
+    collect_buckets<true>(path, x, n, cf, lo, hi, ctx.ids, ctx.values);
     const std::size_t cn = ctx.values.size();
     ctx.weights.resize(cn);
-    exp_shifted(ctx.values.data(), cn, mf, ctx.weights.data());
+    exp_shifted(path, ctx.values.data(), cn, mf, ctx.weights.data());
     ctx.keys.resize(cn);
     for (std::size_t i = 0; i < cn; ++i) ctx.keys[i] = std::abs(mean_d - (double(ctx.values[i]) - m));
     const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, target - below, ctx.buckets);
     // the kept set: the buckets before lo, and the tokens of lo .. hi scoring <= kappa
     ctx.ids.clear();
     ctx.values.clear();
-    const vint vlo = vint{} + lo, vhi = vint{} + hi;
-    const vfloat ninf = splat(neg_inf<float>);
-    float pad[4 * W];
-    for (std::size_t i = 0; i < n; i += 4 * W) {
-        const float* q = x + i;
-        if (i + 4 * W > n) {
-            std::fill(pad, pad + 4 * W, neg_inf<float>);
-            std::copy(x + i, x + n, pad);
-            q = pad;
-        }
-        std::uint64_t sure = 0, maybe = 0;
-        for (std::size_t r = 0; r < 4; ++r) {
-            const vfloat v = loadv(q + r * W);
-            const vint bk = key_bucket(key(v));
-            const vint finite = v > ninf;
-            sure |= std::uint64_t(lane_bits((bk < vlo) & finite)) << (r * W);
-            maybe |= std::uint64_t(lane_bits((bk >= vlo) & (bk <= vhi) & finite)) << (r * W);
-        }
-        for (std::uint64_t bits = maybe; bits != 0; bits &= bits - 1) { // the few tokens near the threshold
-            const auto j = static_cast<std::size_t>(std::countr_zero(bits));
-            if (std::abs(mean_d - (double(q[j]) - m)) <= kappa) sure |= std::uint64_t{1} << j;
-        }
-        append_lanes(sure, i, q, ctx.ids, &ctx.values);
-    }
+    detail::dispatch(path, [&](auto tag) { sampling_typical_keep(tag, x, n, cf, lo, hi, mean_d, m, kappa, ctx.ids, ctx.values); });
     keep_listed(row, ctx);
     return true;
 }
@@ -296,10 +240,7 @@ struct top_k {
             if (kk < chunks) {
                 // chunk maxima: the k-th largest of them is <= the k-th largest logit
                 ctx.keys.resize(chunks);
-                for (std::size_t c = 0; c < chunks; ++c) {
-                    const std::size_t b = c * chunk, e = std::min(n, b + chunk);
-                    ctx.keys[c] = double(max_checked(row.data() + b, e - b, "top_k"));
-                }
+                chunk_maxima_checked(row.data(), n, chunk, ctx.keys.data(), "top_k");
                 std::nth_element(ctx.keys.begin(), ctx.keys.begin() + static_cast<std::ptrdiff_t>(kk - 1),
                                  ctx.keys.end(), std::greater<>());
                 cut = std::max(cut, static_cast<T>(ctx.keys[kk - 1]));
@@ -343,6 +284,7 @@ struct top_p {
         check();
         require_nonempty(row.size(), "top_p");
         if (p == 1.0f) return keep_all_finite(row, ctx, "top_p");
+        const isa path = active_isa(); // one path for every mass of this call
         double z = 0;
         T m;
         const bool dense = !ctx.has_support;
@@ -360,7 +302,7 @@ struct top_p {
             ctx.values.clear();
             const std::size_t blocks = softmax_block_count(n);
             ctx.sums.resize(2 * blocks);
-            m = softmax_blocks<T>(x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], ctx.ids, ctx.values, ctx.chunk_maxima,
+            m = softmax_blocks<T>(path, x, n, ctx.sums.data(), ctx.sums.data() + blocks, band[2], ctx.ids, ctx.values, ctx.chunk_maxima,
                                   ctx.chunk_list, "top_p");
             double factor = 1; // exp(shift - m), recomputed only where the shift changes
             for (std::size_t k = 0; k < blocks; ++k) {
@@ -370,7 +312,7 @@ struct top_p {
             require(z > 0, "top_p", "logits", "has every entry masked (-inf)");
             if constexpr (std::is_same_v<T, float>) {
                 if (ctx.ids.empty()) // a wide distribution (see softmax_blocks)
-                    return keep_wide_top_p(row, m, double(p) * z, ctx);
+                    return keep_wide_top_p(path, row, m, double(p) * z, ctx);
             }
             std::size_t kept = 0; // drop the candidates within the margin below m - 8
             for (std::size_t i = 0; i < ctx.ids.size(); ++i)
@@ -378,7 +320,7 @@ struct top_p {
             ctx.ids.resize(kept);
             ctx.values.resize(kept);
             ctx.weights.resize(kept); // their weights exp(x - m), vectorised, reused below
-            exp_shifted(ctx.values.data(), kept, m, ctx.weights.data());
+            exp_shifted(path, ctx.values.data(), kept, m, ctx.weights.data());
             double s[3] = {};
             for (std::size_t i = 0; i < kept; ++i) {
                 const T d = ctx.values[i] - m;
@@ -396,7 +338,7 @@ struct top_p {
                 ctx.weights.resize(k);
                 weighed = true;
             } else if constexpr (std::is_same_v<T, float>) { // a flat distribution
-                return keep_wide_top_p(row, m, double(p) * z, ctx);
+                return keep_wide_top_p(path, row, m, double(p) * z, ctx);
             } else { // a flat distribution: every finite logit is a candidate
                 ctx.ids.clear();
                 ctx.values.clear();
@@ -405,7 +347,7 @@ struct top_p {
         } else {
             gather_finite(row, ctx, "top_p");
             m = *std::max_element(ctx.values.begin(), ctx.values.end());
-            for (T v : ctx.values) z += double(exp_nonpositive<T>(v - m));
+            z = sum_exp(path, ctx.values.data(), ctx.values.size(), m);
         }
         // keys = -logit (ascending = most probable first), weights = unnormalised probabilities
         const std::size_t c = ctx.values.size();
@@ -413,7 +355,7 @@ struct top_p {
         for (std::size_t i = 0; i < c; ++i) ctx.keys[i] = -double(ctx.values[i]);
         if (!weighed) {
             ctx.weights.resize(c);
-            exp_shifted(ctx.values.data(), c, m, ctx.weights.data());
+            exp_shifted(path, ctx.values.data(), c, m, ctx.weights.data());
         }
         const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, double(p) * z, ctx.buckets);
         if (dense)
@@ -478,15 +420,16 @@ struct typical_p {
         check();
         require_nonempty(row.size(), "typical_p");
         if (p == 1.0f) return keep_all_finite(row, ctx, "typical_p");
+        const isa path = active_isa(); // one path for every mass of this call
         if constexpr (std::is_same_v<T, float>) {
-            if (!ctx.has_support && keep_wide_typical(row, double(p), ctx)) return;
+            if (!ctx.has_support && keep_wide_typical(path, row, double(p), ctx)) return;
         }
         gather_finite(row, ctx, "typical_p");
         const std::size_t c = ctx.values.size();
         const T mt = *std::max_element(ctx.values.begin(), ctx.values.end());
         const double m = double(mt);
         ctx.weights.resize(c);
-        exp_shifted(ctx.values.data(), c, mt, ctx.weights.data()); // exp(x - max) as float
+        exp_shifted(path, ctx.values.data(), c, mt, ctx.weights.data()); // exp(x - max) as float
         double zs[4] = {}, zds[4] = {}; // four interleaved sums (fixed order): no single add chain
         for (std::size_t i = 0; i < c; ++i) {
             const double e = double(ctx.weights[i]);
