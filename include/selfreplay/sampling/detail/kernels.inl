@@ -75,10 +75,29 @@ inline constexpr bool fused = SELFREPLAY_SIMD_PATH != 0;
     return bits;
 }
 
+#if SELFREPLAY_SIMD_PATH == 1
+//! The left-pack permutations of 8 lanes: row m lists the lanes set in m, in order (then zeros).
+struct left_pack_table {
+    std::int32_t lanes[256][8]; //!< row m
+};
+constexpr left_pack_table make_left_pack_table() noexcept {
+    left_pack_table t{};
+    for (unsigned m = 0; m < 256; ++m) {
+        unsigned c = 0;
+        for (unsigned j = 0; j < 8; ++j)
+            if ((m >> j) & 1u) t.lanes[m][c++] = static_cast<std::int32_t>(j);
+    }
+    return t;
+}
+inline constexpr left_pack_table left_pack = make_left_pack_table(); //!< see `left_pack_table`
+#endif
+
 //! Appends to `ids` (and to `vals` when given) the lanes j of the block x[0..4 W) set in `bits`
-//! (bit j), as base + j and x[j], in lane order: both vectors grow once per block and every lane
-//! is written branch-free (the write pointer advances by the lane's bit), so the cost does not
-//! depend on how the set lanes are spread (a bit-by-bit walk mispredicts on every block).
+//! (bit j), as base + j and x[j], in lane order: both vectors grow once per block and are written
+//! branch-free, so the cost does not depend on how the set lanes are spread. avx512: one
+//! compress per register (`vpcompressd` / `vcompressps` into a register, then a whole-register
+//! store); avx2: a left-pack permutation per register from a 256-row table; sse2: lane by lane
+//! (the write pointer advances by the lane's bit).
 inline void append_lanes(std::uint64_t bits, std::size_t base, const float* x, std::vector<std::int32_t>& ids,
                          std::vector<float>* vals) {
     if (bits == 0) return;
@@ -86,23 +105,42 @@ inline void append_lanes(std::uint64_t bits, std::size_t base, const float* x, s
     const std::size_t s = ids.size(), k = static_cast<std::size_t>(std::popcount(bits));
     ids.resize(s + B);
     std::int32_t* pi = ids.data() + s;
-    std::size_t c = 0;
+    float* pv = nullptr;
     if (vals != nullptr) {
         vals->resize(s + B);
-        float* pv = vals->data() + s;
-        for (std::size_t j = 0; j < B; ++j) {
-            pi[c] = static_cast<std::int32_t>(base + j);
-            pv[c] = x[j];
-            c += (bits >> j) & 1u;
-        }
-        vals->resize(s + k);
-    } else {
-        for (std::size_t j = 0; j < B; ++j) {
-            pi[c] = static_cast<std::int32_t>(base + j);
-            c += (bits >> j) & 1u;
-        }
+        pv = vals->data() + s;
     }
+#if SELFREPLAY_SIMD_PATH == 2
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    std::size_t c = 0; // (c + 16 <= B before each store: the stores stay inside the B new slots)
+    for (std::size_t q = 0; q < 4; ++q) {
+        const auto m = static_cast<__mmask16>(bits >> (16 * q));
+        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base + 16 * q)), lane);
+        _mm512_storeu_si512(pi + c, _mm512_maskz_compress_epi32(m, idx));
+        if (pv != nullptr) _mm512_storeu_ps(pv + c, _mm512_maskz_compress_ps(m, _mm512_loadu_ps(x + 16 * q)));
+        c += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(m)));
+    }
+#elif SELFREPLAY_SIMD_PATH == 1
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    std::size_t c = 0;
+    for (std::size_t q = 0; q < 4; ++q) {
+        const auto m = static_cast<unsigned>((bits >> (8 * q)) & 0xFFu);
+        const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(left_pack.lanes[m]));
+        const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(base + 8 * q)), lane);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pi + c), _mm256_permutevar8x32_epi32(idx, perm));
+        if (pv != nullptr) _mm256_storeu_ps(pv + c, _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 8 * q), perm));
+        c += static_cast<std::size_t>(std::popcount(m));
+    }
+#else
+    std::size_t c = 0;
+    for (std::size_t j = 0; j < B; ++j) {
+        pi[c] = static_cast<std::int32_t>(base + j);
+        if (pv != nullptr) pv[c] = x[j];
+        c += (bits >> j) & 1u;
+    }
+#endif
     ids.resize(s + k);
+    if (vals != nullptr) vals->resize(s + k);
 }
 
 //! 2^round(y) lane by lane, +0 for y below -126.5 (and -inf); requires y <= 127.5 (NaN gives
@@ -451,22 +489,26 @@ inline bool sampling_proposal_blocks(path_tag, const float* x, std::size_t n, do
 
 //! Adds exp(x_i - m) into hist[b] for every token of x[0..n), b the bucket of its float key
 //! (`mass_key<Typical>` around `centre`); tokens at -inf weigh 0. The masses are added in double,
-//! spread over four interleaved tables (no chain of adds through one slot when neighbours share a
-//! bucket), in a fixed order: deterministic for a path.
+//! spread over interleaved tables (no chain of adds through one slot when neighbours share a
+//! bucket: min(W, 8) tables), in a fixed order: deterministic for a path.
 template <bool Typical>
 inline void sampling_mass_histogram(path_tag, const float* x, std::size_t n, float m, float centre,
                                     double* hist) noexcept {
     using namespace sampling_lanes;
-    constexpr std::size_t B = sampling_detail::mass_buckets;
-    double part[4][B] = {};
+    constexpr std::size_t B = sampling_detail::mass_buckets, T = W < 8 ? W : 8;
+    double part[T][B] = {};
     const vf cv = splat(centre);
     for (std::size_t i = 0; i < n; i += W) {
         const vf v = load_tail(x + i, std::min(W, n - i));
         const vf e = exp_nonpositive(v - m);
         const vi b = key_bucket(mass_key<Typical>(v, cv));
-        for (std::size_t j = 0; j < W; ++j) part[j & 3][static_cast<std::size_t>(b[j])] += double(e[j]);
+        for (std::size_t j = 0; j < W; ++j) part[j % T][static_cast<std::size_t>(b[j])] += double(e[j]);
     }
-    for (std::size_t k = 0; k < B; ++k) hist[k] = (part[0][k] + part[1][k]) + (part[2][k] + part[3][k]);
+    for (std::size_t k = 0; k < B; ++k) {
+        double h = 0;
+        for (std::size_t t = 0; t < T; ++t) h += part[t][k];
+        hist[k] = h;
+    }
 }
 
 //! Appends to ids / vals (index order) the finite tokens of x[0..n) whose key bucket lies in
