@@ -114,6 +114,34 @@ TEMPLATE_TEST_CASE("temperature alone rejects NaN and +inf logits (t != 1)", "[s
     }
 }
 
+TEMPLATE_TEST_CASE("temperature on long dense rows: x / t in every lane and tail, bad entries and overflow found anywhere", "[sampling]", float, double) {
+    using T = TestType;
+    // every length up to 4 registers of the widest path plus a tail, every position of the bad
+    // entry: the vector body and the tail of each ISA path (this test runs once per path)
+    const float t = 0.37f;
+    const T inv = T(1) / static_cast<T>(t);
+    const T huge = std::numeric_limits<T>::max() / T(2); // finite, overflows at t = 0.37
+    for (std::size_t n : {1u, 15u, 16u, 17u, 33u, 64u, 71u}) {
+        std::vector<T> row(n);
+        for (std::size_t i = 0; i < n; ++i) row[i] = i % 5 == 4 ? -std::numeric_limits<T>::infinity() : T(int(i) - 20) / T(3);
+        auto r = row;
+        process<T>(temperature{.t = t}, r);
+        for (std::size_t i = 0; i < n; ++i) CHECK(r[i] == row[i] * inv); // brute force, -inf stays -inf
+        for (std::size_t k = 0; k < n; ++k) {
+            for (T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity()}) {
+                r = row;
+                r[k] = bad;
+                CHECK_THROWS_WITH(process<T>(temperature{.t = t}, r), Contains("NaN or +inf"));
+            }
+            for (T big : {huge, -huge}) {
+                r = row;
+                r[k] = big;
+                CHECK_THROWS_WITH(process<T>(temperature{.t = t}, r), Contains("'t'") && Contains("overflows"));
+            }
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("draws and truncations check the support for NaN and +inf as the dense path does", "[sampling]", float, double) {
     using T = TestType;
     for (T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity()}) {

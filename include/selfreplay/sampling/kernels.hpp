@@ -136,6 +136,23 @@ T max_checked(const T* x, std::size_t n, std::string_view where) {
     }
 }
 
+//! x[i] *= inv for x[0..n) in place (a temperature's 1 / t). `bad` is set when some x[i] was NaN
+//! or +inf, `overflow` when a finite x[i] gave a product that is not finite (-inf stays -inf).
+template <class T>
+void scale_checked(T* x, std::size_t n, T inv, bool& bad, bool& overflow) noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+        detail::dispatch(active_isa(), [&](auto tag) { sampling_scale(tag, x, n, inv, bad, overflow); });
+    } else {
+        bad = overflow = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            const T v = x[i], y = v * inv;
+            bad |= !(v < pos_inf<T>);
+            overflow |= (v < pos_inf<T>) & (v > neg_inf<T>) & !((y < pos_inf<T>) & (y > neg_inf<T>));
+            x[i] = y;
+        }
+    }
+}
+
 //! out[c] = the maximum of chunk c of x[0..n) (chunks of `chunk` elements, a multiple of 64).
 //! Throws when some entry is NaN or +inf.
 template <class T>

@@ -42,7 +42,7 @@ struct temperature {
         if (t == 0.0f) return keep_argmax(row, ctx);
         const T inv = T(1) / static_cast<T>(t); // +inf when t is below 1 / max(T)
         // bad input (NaN, +inf) and overflow (a finite logit that leaves the finite range) are
-        // collected branch-free in the same pass; -inf stays -inf
+        // collected branch-free in the same pass (a vector kernel over a dense row); -inf stays -inf
         bool bad_logit = false, overflow = false;
         auto scale = [&](T& x) {
             const T y = x * inv;
@@ -53,7 +53,7 @@ struct temperature {
         if (ctx.has_support) {
             for (std::int32_t id : ctx.support) scale(row[static_cast<std::size_t>(id)]);
         } else {
-            for (T& x : row) scale(x);
+            sampling_detail::scale_checked(row.data(), row.size(), inv, bad_logit, overflow);
         }
         if (bad_logit) sampling_detail::throw_bad_logit("temperature");
         require(!overflow, "temperature", "t",

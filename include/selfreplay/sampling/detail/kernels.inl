@@ -231,6 +231,30 @@ inline void sampling_chunk_maxima(path_tag, const float* x, std::size_t n, std::
     bad = any_lane(b);
 }
 
+//! x[i] *= inv for x[0..n) in place (a temperature's 1 / t). `bad` is set when some x[i] was NaN
+//! or +inf, `overflow` when a finite x[i] gave a product that is not finite (-inf stays -inf).
+inline void sampling_scale(path_tag, float* x, std::size_t n, float inv, bool& bad, bool& overflow) noexcept {
+    using namespace sampling_lanes;
+    const vf s = splat(inv), inf = splat(pinf), minf = splat(ninf);
+    vi b{}, o{};
+    const auto step = [&](vf a) {
+        const vf y = a * s;
+        const vi finite = (a < inf) & (a > minf);
+        b |= ~(a < inf);
+        o |= finite & ~((y < inf) & (y > minf));
+        return y;
+    };
+    const std::size_t nv = n - n % W;
+    std::size_t i = 0;
+    for (; i < nv; i += W) simd::store(x + i, step(load(x + i)));
+    if (i < n) { // the tail: -inf in the lanes past n, which raise no flag
+        const auto rest = static_cast<index_t>(n - i);
+        simd::store_n(x + i, step(simd::load_n(x + i, rest, ninf)), rest);
+    }
+    bad = any_lane(b);
+    overflow = any_lane(o);
+}
+
 //! Index of the first x[i] == v in x[0..n) (n when there is none).
 inline std::size_t sampling_first_equal(path_tag, const float* x, std::size_t n, float v) noexcept {
     using namespace sampling_lanes;
