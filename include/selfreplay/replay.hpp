@@ -10,6 +10,7 @@
 #include "selfreplay/replay/reservoir_buffer.hpp"
 #include "selfreplay/replay/ring_buffer.hpp"
 #include "selfreplay/replay/self_generated.hpp"
+#include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 #include "selfreplay/replay/task_balanced_buffer.hpp"
