@@ -219,20 +219,17 @@ int main(int argc, char** argv) {
         std::printf("selfreplay-lab %s: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
                     grid ? "grid" : "toy", o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
         for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
-        std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d ranks x %d threads
-", o.batch,
+        std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d ranks x %d threads\n", o.batch,
                     o.replay_batch, grid ? 6 : int(o.strategies.size()), grid ? "source x mixer combinations" : "strategies",
                     o.shards, group.ranks(), o.threads);
     }
     checkpoints.write = root;  // every rank reads checkpoints on --resume, rank 0 alone writes them
     std::vector<lab::strategy_result> results;
     try {
-        if (const auto where = exp.use_checkpoints(checkpoints, grid); !where.empty() && root) std::printf("%s
-", where.c_str());
+        if (const auto where = exp.use_checkpoints(checkpoints, grid); !where.empty() && root) std::printf("%s\n", where.c_str());
         results = grid ? exp.run_grid() : exp.run();
     } catch (const std::exception& e) {
-        std::cerr << "selfreplay-lab: " << e.what() << "
-";
+        std::cerr << "selfreplay-lab: " << e.what() << "\n";
         return 1;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
