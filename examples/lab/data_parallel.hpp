@@ -5,7 +5,9 @@
 //! pass runs on its own thread, and the shards' parameter gradients are summed in shard order.
 //! The shard count fixes the arithmetic; the thread count only decides which thread runs which
 //! shard, so results are bit-identical for any `threads`. The incremental (KV-cache) decoding
-//! used by generation is sharded the same way.
+//! used by generation is sharded the same way. Across processes (distributed.hpp) each rank runs
+//! its range of the shards and the shards' outputs are exchanged, so results are also
+//! bit-identical for any number of ranks.
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "distributed.hpp"
 #include "model.hpp"
 
 namespace lab {
@@ -160,24 +163,20 @@ public:
     void forward(const std::int32_t* tokens, int batch, int len, matrix& logits) {
         split(batch);
         len_ = len;
-        pool_->run(int(parts_.size()), [&](int k) {
-            auto& s = parts_[std::size_t(k)];
-            model_->forward(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.logits, &s.cache);
-        });
+        run_owned([&](shard& s) { model_->forward(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.logits, &s.cache); });
         logits.resize(std::ptrdiff_t(batch) * len, model_->vocab_size());
-        for (const auto& s : parts_) logits.middleRows(std::ptrdiff_t(s.row0) * len, s.logits.rows()) = s.logits;
+        for_owned([&](shard& s) { logits.middleRows(std::ptrdiff_t(s.row0) * len, s.logits.rows()) = s.logits; });
+        share_rows(logits.data(), std::ptrdiff_t(len) * model_->vocab_size());
     }
 
     //! As `forward`, up to the output layer: the hidden states [batch * len, width] it reads.
     void forward_hidden(const std::int32_t* tokens, int batch, int len, matrix& hidden) {
         split(batch);
         len_ = len;
-        pool_->run(int(parts_.size()), [&](int k) {
-            auto& s = parts_[std::size_t(k)];
-            model_->forward_hidden(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.cache);
-        });
+        run_owned([&](shard& s) { model_->forward_hidden(tokens + std::ptrdiff_t(s.row0) * len, s.rows, len, s.cache); });
         hidden.resize(std::ptrdiff_t(batch) * len, model_->config().width);
-        for (const auto& s : parts_) hidden.middleRows(std::ptrdiff_t(s.row0) * len, s.cache.hf.rows()) = s.cache.hf;
+        for_owned([&](shard& s) { hidden.middleRows(std::ptrdiff_t(s.row0) * len, s.cache.hf.rows()) = s.cache.hf; });
+        share_rows(hidden.data(), std::ptrdiff_t(len) * model_->config().width);
     }
 
     //! Backpropagates d loss / d hidden states [batch * len, width] of the last `forward_hidden`,
@@ -185,15 +184,12 @@ public:
     void backward_hidden(const matrix& dhidden, std::vector<float>& grad) {
         if (dhidden.rows() != std::ptrdiff_t(rows_) * len_ || dhidden.cols() != model_->config().width)
             throw std::invalid_argument("lab::data_parallel::backward_hidden: dhidden has the wrong shape");
-        pool_->run(int(parts_.size()), [&](int k) {
-            auto& s = parts_[std::size_t(k)];
+        run_owned([&](shard& s) {
             s.dlogits = dhidden.middleRows(std::ptrdiff_t(s.row0) * len_, std::ptrdiff_t(s.rows) * len_);
             s.grad.assign(model_->num_params(), 0.f);
             model_->backward_hidden(s.cache, s.dlogits, s.grad);
         });
-        if (grad.size() != model_->num_params()) grad.assign(model_->num_params(), 0.f);
-        for (const auto& s : parts_)
-            for (std::size_t i = 0; i < grad.size(); ++i) grad[i] += s.grad[i];
+        add_gradients(grad);
     }
 
     //! Backpropagates `dlogits` [batch * len, vocab] of the last `forward`, ADDING the parameter
@@ -201,35 +197,31 @@ public:
     void backward(const matrix& dlogits, std::vector<float>& grad) {
         if (dlogits.rows() != std::ptrdiff_t(rows_) * len_ || dlogits.cols() != model_->vocab_size())
             throw std::invalid_argument("lab::data_parallel::backward: dlogits has the wrong shape");
-        pool_->run(int(parts_.size()), [&](int k) {
-            auto& s = parts_[std::size_t(k)];
+        run_owned([&](shard& s) {
             s.dlogits = dlogits.middleRows(std::ptrdiff_t(s.row0) * len_, std::ptrdiff_t(s.rows) * len_);
             s.grad.assign(model_->num_params(), 0.f);
             model_->backward(s.cache, s.dlogits, s.grad);  // aligned: no copy, no allocation after the first step
         });
-        if (grad.size() != model_->num_params()) grad.assign(model_->num_params(), 0.f);
-        for (const auto& s : parts_)
-            for (std::size_t i = 0; i < grad.size(); ++i) grad[i] += s.grad[i];
+        add_gradients(grad);
     }
 
     //! Starts incremental decoding of `batch` sequences.
     void start(int batch) {
         split(batch);
-        for (auto& s : parts_) model_->start(s.kv, s.rows);
+        for_owned([&](shard& s) { model_->start(s.kv, s.rows); });
     }
 
     //! Appends tokens[b] to sequence b of the current decoding and writes logits [batch, vocab]
     //! (and, when `hidden` is given, the output layer's input [batch, width]).
     void step(const std::int32_t* tokens, matrix& logits, matrix* hidden = nullptr) {
-        pool_->run(int(parts_.size()), [&](int k) {
-            auto& s = parts_[std::size_t(k)];
-            model_->step(s.kv, tokens + s.row0, s.logits, hidden ? &s.hidden : nullptr);
-        });
+        run_owned([&](shard& s) { model_->step(s.kv, tokens + s.row0, s.logits, hidden ? &s.hidden : nullptr); });
         logits.resize(rows_, model_->vocab_size());
-        for (const auto& s : parts_) logits.middleRows(s.row0, s.rows) = s.logits;
+        for_owned([&](shard& s) { logits.middleRows(s.row0, s.rows) = s.logits; });
+        share_rows(logits.data(), model_->vocab_size());
         if (!hidden) return;
         hidden->resize(rows_, model_->config().width);
-        for (const auto& s : parts_) hidden->middleRows(s.row0, s.rows) = s.hidden;
+        for_owned([&](shard& s) { hidden->middleRows(s.row0, s.rows) = s.hidden; });
+        share_rows(hidden->data(), model_->config().width);
     }
 
 private:
@@ -240,6 +232,47 @@ private:
         matrix logits, dlogits, hidden;  // dlogits: also d hidden (backward_hidden)
         param_vector grad;
     };
+
+    //! This rank's shards of the current split (all of them with one process).
+    selfreplay::row_shard owned() const { return process_group::world().owned(int(parts_.size())); }
+
+    //! Runs job(shard) for this rank's shards on the pool.
+    template <class Job>
+    void run_owned(const Job& job) {
+        const auto own = owned();
+        pool_->run(int(own.rows()), [&](int k) { job(parts_[std::size_t(own.begin + k)]); });
+    }
+    template <class Job>
+    void for_owned(const Job& job) {
+        const auto own = owned();
+        for (auto k = own.begin; k < own.end; ++k) job(parts_[std::size_t(k)]);
+    }
+
+    //! Gives every rank the rows of every shard of a row-major buffer of `per_row` floats a row.
+    void share_rows(float* data, std::ptrdiff_t per_row) const {
+        const auto& group = process_group::world();
+        if (group.ranks() == 1) return;
+        std::vector<std::ptrdiff_t> sizes;
+        for (const auto& s : parts_) sizes.push_back(std::ptrdiff_t(s.rows) * per_row);
+        group.share(data, sizes);
+    }
+
+    //! grad += g_0 + g_1 + ... in shard order, every shard's gradient gathered from its rank first.
+    void add_gradients(std::vector<float>& grad) {
+        const std::size_t P = model_->num_params();
+        if (grad.size() != P) grad.assign(P, 0.f);
+        const auto& group = process_group::world();
+        if (group.ranks() == 1) {
+            for (const auto& s : parts_)
+                for (std::size_t i = 0; i < P; ++i) grad[i] += s.grad[i];
+            return;
+        }
+        gathered_.resize(parts_.size() * P);
+        for_owned([&](shard& s) { std::copy(s.grad.begin(), s.grad.end(), gathered_.begin() + std::ptrdiff_t(&s - parts_.data()) * std::ptrdiff_t(P)); });
+        group.share(gathered_.data(), std::vector<std::ptrdiff_t>(parts_.size(), std::ptrdiff_t(P)));
+        for (std::size_t k = 0; k < parts_.size(); ++k)
+            for (std::size_t i = 0; i < P; ++i) grad[i] += gathered_[k * P + i];
+    }
 
     //! Cuts `batch` sequences into min(shards, batch) contiguous shards, sizes differing by <= 1.
     void split(int batch) {
@@ -258,6 +291,7 @@ private:
     parallelism par_;
     std::unique_ptr<worker_pool> pool_;  // the shards' threads, parked between passes
     std::vector<shard> parts_;
+    std::vector<float> gathered_;  // every shard's parameter gradient, in shard order (several ranks)
     int rows_ = 0, len_ = 0;
 };
 

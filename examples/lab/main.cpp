@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed.hpp"
 #include "experiment.hpp"
 #include "report.hpp"
 #include "text.hpp"
@@ -57,6 +58,10 @@ flags (defaults in brackets):
                       pass (and generation) runs on its own thread, and the shards' gradients
                       are summed in order; the results depend on it [2]
   --threads N         threads running the shards; the results do not depend on it [2]
+                      Across processes: `mpirun -np R selfreplay-lab ...` (or scripts/lab --ranks R)
+                      splits the shards over R ranks (needs --shards >= R to use them all); the
+                      results are bit-identical to one process with the same --shards, and only
+                      rank 0 prints and writes files (toy and grid modes; docs/scale-out.md)
   --width N           transformer width [64]
   --layers N          transformer blocks [2]
   --heads N           attention heads [4]
@@ -98,7 +103,13 @@ double parse_real(const std::string& flag, const std::string& v, double lo, doub
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc > 1 && std::string(argv[1]) == "text") return lab::run_text(argc - 1, argv + 1);
+    const lab::mpi_session mpi(&argc, &argv);
+    const auto& group = lab::process_group::world();
+    const bool root = group.rank() == 0;
+    if (argc > 1 && std::string(argv[1]) == "text") {
+        if (group.ranks() > 1) fail("the text experiment runs in one process (toy and grid run across ranks)");
+        return lab::run_text(argc - 1, argv + 1);
+    }
     lab::toy_options o;
     std::string out = "results";
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -191,8 +202,9 @@ int main(int argc, char** argv) {
         fail("--width " + std::to_string(o.model.width) + " is not divisible by --heads " + std::to_string(o.model.heads));
 
     if (grid && !tasks_given) o.tasks = 3;
+    if (!root) o.quiet = true;
     std::error_code ec;
-    std::filesystem::create_directories(out, ec);
+    if (root) std::filesystem::create_directories(out, ec);
     if (ec) fail("cannot create output directory '" + out + "': " + ec.message());
 
     std::mutex io;
@@ -203,20 +215,25 @@ int main(int argc, char** argv) {
         std::printf("%7.1fs %s\n", s, line.c_str());
         std::fflush(stdout);
     });
-    std::printf("selfreplay-lab %s: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
-                grid ? "grid" : "toy", o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
-    for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
-    std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d threads\n", o.batch, o.replay_batch,
-                grid ? 6 : int(o.strategies.size()), grid ? "source x mixer combinations" : "strategies", o.shards, o.threads);
+    if (root) {
+        std::printf("selfreplay-lab %s: transformer width %d, %d layers, %d heads, ff %d (%zu parameters); %d tasks, steps",
+                    grid ? "grid" : "toy", o.model.width, o.model.layers, o.model.heads, o.model.ff, lab::transformer(o.model).num_params(), o.tasks);
+        for (int t = 0; t < o.tasks; ++t) std::printf(" %s %d", std::string(lab::toy::task_names[t]).c_str(), o.steps[t]);
+        std::printf("; batch %d, replay batch %d, %d %s, one after another; %d shards on %d ranks x %d threads\n", o.batch,
+                    o.replay_batch, grid ? 6 : int(o.strategies.size()), grid ? "source x mixer combinations" : "strategies",
+                    o.shards, group.ranks(), o.threads);
+    }
+    checkpoints.write = root;  // every rank reads checkpoints on --resume, rank 0 alone writes them
     std::vector<lab::strategy_result> results;
     try {
-        if (const auto where = exp.use_checkpoints(checkpoints, grid); !where.empty()) std::printf("%s\n", where.c_str());
+        if (const auto where = exp.use_checkpoints(checkpoints, grid); !where.empty() && root) std::printf("%s\n", where.c_str());
         results = grid ? exp.run_grid() : exp.run();
     } catch (const std::exception& e) {
         std::cerr << "selfreplay-lab: " << e.what() << "\n";
         return 1;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!root) return 0;
     try {
         if (grid)
             lab::report_grid(results, seconds, out, std::cout);

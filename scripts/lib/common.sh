@@ -9,14 +9,16 @@ SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-
 # (~825 MB, ~2 min to install), OpenBLAS in place of the reference BLAS that libtorch would
 # otherwise load through libblas.so.3, and jemalloc for torch_lab (see docs/torch.md).
 SELFREPLAY_TORCH_PACKAGES=(libtorch-dev libopenblas0-pthread libjemalloc-dev)
+# The lab across processes (scripts/lab --ranks N, the lab_mpi_ranks test): OpenMPI.
+SELFREPLAY_MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
 # The libFuzzer harnesses (scripts/fuzz, and scripts/test unless --no-fuzz): clang 14 and its runtime.
 SELFREPLAY_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # The API reference (scripts/docs, and the ctest api_reference when doxygen is installed).
 SELFREPLAY_DOCS_PACKAGES=(doxygen)
-# scripts/test also builds everything with a second compiler, the libtorch adapter's tests, and
-# the API reference (ctest api_reference: Doxygen without warnings).
+# scripts/test also builds everything with a second compiler, the libtorch adapter's tests, the
+# API reference (ctest api_reference: Doxygen without warnings) and the lab under MPI.
 SELFREPLAY_TEST_PACKAGES=("${SELFREPLAY_BUILD_PACKAGES[@]}" clang-14 "${SELFREPLAY_TORCH_PACKAGES[@]}"
-                          "${SELFREPLAY_DOCS_PACKAGES[@]}")
+                          "${SELFREPLAY_DOCS_PACKAGES[@]}" "${SELFREPLAY_MPI_PACKAGES[@]}")
 
 # ensure_packages PKG...: installs those not yet installed with apt-get (idempotent).
 # As root it installs them; otherwise it prints the exact command and exits with status 1.

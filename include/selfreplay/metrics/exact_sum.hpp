@@ -3,10 +3,13 @@
 //! `exact_sum`: a floating-point sum that is exact until it is read, so partial sums computed on
 //! shards, threads or ranks merge to the bit-identical result of one pass in any order.
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <span>
 #include <string>
 
 #include "selfreplay/tensor/error.hpp"
@@ -23,8 +26,22 @@ namespace selfreplay {
 //! across accumulators: split + merge equals a single pass bit for bit.
 //! Only finite values are accepted; `value()` throws when the exact sum is outside the double
 //! range. A zero sum reads as +0.
+//!
+//! Exported state (`export_state` / `import_state`, for exchange between processes): `state_size`
+//! = 68 signed 64-bit integers, layout version `state_version` = 1. Element i is chunk i of the
+//! exact integer sum in units of 2^-1074: sum = sum_i state[i] * 2^(32 i - 1074). Exported chunks
+//! are carry-normalised (0 <= state[i] < 2^32 for i < 67; state[67] carries the sign), so the
+//! element-wise integer sum of up to 2^29 exported states (an MPI integer sum-allreduce) is again
+//! a valid state holding the exact sum of theirs, whatever the order of the additions.
 class exact_sum {
 public:
+    //! Number of integers in an exported state.
+    static constexpr std::size_t state_size = 68;
+    //! Version of the state layout described above (changes if the layout ever does).
+    static constexpr int state_version = 1;
+    //! An exported state.
+    using state_type = std::array<std::int64_t, state_size>;
+
     //! Adds `x` exactly. Throws `invalid_argument` when `x` is NaN or infinite.
     void add(double x) {
         if (!std::isfinite(x))
@@ -111,6 +128,32 @@ public:
         return negative ? -result : result;
     }
 
+    //! The state (layout above): carry-normalised chunks of the exact sum.
+    state_type export_state() const noexcept {
+        auto n = chunks_;
+        normalize(n);
+        return n;
+    }
+
+    //! Replaces the contents with an exported state (or an element-wise integer sum of exported
+    //! states). Throws `invalid_argument` naming `state` unless it holds `state_size` integers,
+    //! each of magnitude below 2^62 (beyond that a sum of states has overflowed or is corrupt);
+    //! leaves this sum unchanged then.
+    void import_state(std::span<const std::int64_t> state) {
+        require(state.size() == state_size, "exact_sum::import_state", "state", "must hold ", state_size,
+                " integers (layout version ", state_version, "), got ", state.size());
+        std::int64_t largest = 0;
+        for (std::size_t i = 0; i < state_size; ++i) {
+            require(state[i] > -max_chunk && state[i] < max_chunk, "exact_sum::import_state", "state",
+                    "holds ", state[i], " at element ", i, ", beyond the bound 2^62 of a valid chunk (corrupt or overflowed)");
+            largest = std::max(largest, std::abs(state[i]));
+        }
+        std::copy(state.begin(), state.end(), chunks_.begin());
+        // keep the invariant |chunk| < 2^32 * (pending + 1) that bounds merges before a normalise
+        pending_ = largest >> 32;
+        if (pending_ >= normalize_every) normalize(chunks_), pending_ = 0;
+    }
+
     //! Forgets everything added.
     void clear() noexcept {
         chunks_.fill(0);
@@ -123,6 +166,7 @@ private:
     // Each add moves a chunk by less than 2^32 and a merge by less than its other's bound, so
     // |chunk| < 2^32 * (pending + 1) < 2^62 while pending < 2^29.
     static constexpr std::int64_t normalize_every = std::int64_t{1} << 29;
+    static constexpr std::int64_t max_chunk = std::int64_t{1} << 62;
 
     // Carry propagation: chunks 0..66 into [0, 2^32), the top chunk keeps the sign.
     static void normalize(std::array<std::int64_t, n_chunks>& n) noexcept {

@@ -7,8 +7,11 @@
 //! They take values the losses module already computed (its `per_position` [B, T] output, or a
 //! `reduction::sum` value with its position count): nothing here recomputes a softmax.
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <type_traits>
 
@@ -43,6 +46,12 @@ struct kl_tag {
 //! - `add_sum(sum, n)`: a partial sum over `n` values (a `reduction::sum` loss with B * T or its
 //!   counted positions).
 //! NaN or infinite values are rejected with `invalid_argument` naming the element.
+//!
+//! Exported state (`export_state` / `import_state`): `state_size` = 69 signed 64-bit integers,
+//! layout version `state_version` = 1: elements 0..67 are the sum's `exact_sum` state, element 68
+//! is the count. The element-wise integer sum of exported states (an MPI sum-allreduce of
+//! `MPI_INT64_T`) imports as the exact merge of the accumulators, as does a gather followed by
+//! `import_state` and `merge` in any order.
 namespace detail {
 //! sum / count of an exact sum: the sum rounded once, then divided by count (> 0). When the sum
 //! is beyond the double range (values near the largest double; the mean of finite values is
@@ -60,6 +69,13 @@ inline double exact_mean(const exact_sum& sum, std::int64_t count) {
 template <class Tag>
 class basic_mean {
 public:
+    //! Number of integers in an exported state.
+    static constexpr std::size_t state_size = exact_sum::state_size + 1;
+    //! Version of the state layout (see the class comment).
+    static constexpr int state_version = 1;
+    //! An exported state.
+    using state_type = std::array<std::int64_t, state_size>;
+
     //! Adds one value.
     void add(double x) {
         require_finite(x, "x");
@@ -138,6 +154,33 @@ public:
     void merge(const basic_mean& other) {
         sum_.merge(other.sum_);
         count_ += other.count_;
+    }
+
+    //! The state: the exact sum's chunks, then the count (layout in the class comment).
+    state_type export_state() const noexcept {
+        state_type s{};
+        const auto chunks = sum_.export_state();
+        std::copy(chunks.begin(), chunks.end(), s.begin());
+        s[exact_sum::state_size] = count_;
+        return s;
+    }
+
+    //! Replaces the contents with an exported state (or an element-wise integer sum of exported
+    //! states). Throws `invalid_argument` naming `state`, and leaves this accumulator unchanged,
+    //! unless it holds `state_size` integers, chunks that `exact_sum::import_state` accepts, a
+    //! count >= 0, and a zero sum when the count is 0.
+    void import_state(std::span<const std::int64_t> state) {
+        const std::string where = std::string(Tag::name) + "::import_state";
+        require(state.size() == state_size, where, "state", "must hold ", state_size, " integers (layout version ",
+                state_version, "), got ", state.size());
+        const std::int64_t count = state[exact_sum::state_size];
+        require(count >= 0, where, "state", "holds the count ", count, " (element ", exact_sum::state_size,
+                "), which must be >= 0");
+        exact_sum sum;
+        sum.import_state(state.first(exact_sum::state_size));
+        require(count > 0 || sum.scaled_value(0) == 0.0, where, "state", "holds a nonzero sum with a count of 0");
+        sum_ = sum;
+        count_ = count;
     }
 
     //! sum / count (the exact sum rounded once, then divided; also when the sum itself is beyond

@@ -102,6 +102,14 @@ struct linear_objective_state {
 //! Settings of `evaluate_objective`.
 struct objective_options {
     int threads = 1; //!< threads for the loss kernels (results are bit-identical for any count)
+    //! Data parallelism: the rows of the global training batch this call's training batch is a
+    //! shard of. Every term on the training batch is then normalised by the global positions
+    //! (global_train_rows * L) instead of the local B * L, so that the ranks' values and gradients
+    //! sum to those of one call on the global batch (each logit-gradient row is bit for bit the
+    //! unsharded one). 0: this call's B (no sharding). Otherwise >= B.
+    index_t global_train_rows = 0;
+    //! The same for the replay batch: rows of the global replay batch (0: this call's R; else >= R).
+    index_t global_replay_rows = 0;
 };
 
 //! One additive component of the objective: `coefficient * value`, as the reference code's
@@ -155,7 +163,8 @@ public:
         if (linear_) {
             add(name, c, [&](bool grad, double scale, bool) {
                 if (grad) start_replay();
-                const next_token_options o{.scale = scale, .accumulate = true, .threads = threads_};
+                const auto o = normalised(next_token_options{.scale = scale, .accumulate = true, .threads = threads_},
+                                          replay_positions_);
                 return linear_->in.replay_tokens.visit([&](const auto& tokens) {
                     return linear_next_token_loss(linear_->mm, linear_->student(linear_->in.student_replay_hidden), tokens,
                                                   linear_->gradients(grad, linear_->out.replay_hidden), o, linear_->chunking)
@@ -165,7 +174,8 @@ public:
             return;
         }
         add(name, c, [&](bool grad, double scale, bool acc) {
-            const next_token_options o{.scale = scale, .accumulate = acc, .threads = threads_};
+            const auto o = normalised(next_token_options{.scale = scale, .accumulate = acc, .threads = threads_},
+                                      replay_positions_);
             return in_->replay_tokens.visit([&](const auto& tokens) {
                 return grad ? next_token_loss(in_->student_replay_logits, tokens, out_->replay, o).value
                             : next_token_loss(in_->student_replay_logits, tokens, o).value;
@@ -178,8 +188,9 @@ public:
         if (linear_) {
             add(name, c, [&](bool grad, double scale, bool) {
                 if (grad) start_replay();
-                const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale,
-                                   .accumulate = true, .threads = threads_};
+                const auto o = normalised(kl_options{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                                     .accumulate = true, .threads = threads_},
+                                          replay_positions_);
                 return linear_kl_divergence(linear_->mm, linear_->student(linear_->in.student_replay_hidden),
                                             linear_->reference(linear_->in.reference_replay_hidden),
                                             linear_->gradients(grad, linear_->out.replay_hidden), o, linear_->chunking)
@@ -188,8 +199,9 @@ public:
             return;
         }
         add(name, c, [&](bool grad, double scale, bool acc) {
-            const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
-                               .threads = threads_};
+            const auto o = normalised(kl_options{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                                 .accumulate = acc, .threads = threads_},
+                                      replay_positions_);
             return grad ? kl_divergence(in_->student_replay_logits, in_->reference_replay_logits, out_->replay, o).value
                         : kl_divergence(in_->student_replay_logits, in_->reference_replay_logits, o).value;
         }, replay_started_, out_->replay.data() != nullptr);
@@ -201,8 +213,9 @@ public:
         bool started = true; // NTP's gradient is already there
         if (linear_) {
             add(name, c, [&](bool grad, double scale, bool) {
-                const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale,
-                                   .accumulate = true, .threads = threads_};
+                const auto o = normalised(kl_options{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                                     .accumulate = true, .threads = threads_},
+                                          train_positions_);
                 return linear_kl_divergence(linear_->mm, linear_->student(linear_->in.student_train_hidden),
                                             linear_->reference(linear_->in.reference_train_hidden),
                                             linear_->gradients(grad, linear_->out.train_hidden), o, linear_->chunking)
@@ -211,8 +224,9 @@ public:
             return;
         }
         add(name, c, [&](bool grad, double scale, bool acc) {
-            const kl_options o{.direction = direction, .sequence_length = seq_len_, .scale = scale, .accumulate = acc,
-                               .threads = threads_};
+            const auto o = normalised(kl_options{.direction = direction, .sequence_length = seq_len_, .scale = scale,
+                                                 .accumulate = acc, .threads = threads_},
+                                      train_positions_);
             return grad ? kl_divergence(in_->student_train_logits, in_->reference_train_logits, out_->train, o).value
                         : kl_divergence(in_->student_train_logits, in_->reference_train_logits, o).value;
         }, started, out_->train.data() != nullptr);
@@ -242,6 +256,10 @@ public:
     //! Internal: zero-fills the replay gradient when no term wrote it.
     void finish() { start_replay(); }
 
+    //! Internal (set by `evaluate_objective` from `objective_options`): positions of the global
+    //! training and replay batches that normalise the terms (0: the local mean).
+    void set_global_positions(double train, double replay) noexcept { train_positions_ = train, replay_positions_ = replay; }
+
 private:
     static const objective_inputs<T>& no_inputs() noexcept {
         static const objective_inputs<T> none{};
@@ -250,6 +268,14 @@ private:
     static const objective_gradients<T>& no_gradients() noexcept {
         static const objective_gradients<T> none{};
         return none;
+    }
+
+    //! `o` normalised by `positions` global positions (sum over this shard / positions; the
+    //! gradient factor scale / positions equals the unsharded scale / (B * L) when B is global).
+    template <class O>
+    static O normalised(O o, double positions) noexcept {
+        if (positions > 0) o.reduction = reduction::sum, o.scale /= positions;
+        return o;
     }
 
     void require_logits_form(std::string_view what) const {
@@ -298,6 +324,7 @@ private:
     std::size_t capacity_;
     std::size_t count_ = 0;
     bool replay_started_ = false;
+    double train_positions_ = 0, replay_positions_ = 0;
 };
 
 //! A replay mixer: how replay enters the training step (the reference code's `reg.method`).

@@ -2,6 +2,7 @@
 //! \file
 //! `weighted_mixture`: a replay source that splits each batch over several sources by weight.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "selfreplay/replay/detail/apportion.hpp"
+#include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 
@@ -63,6 +65,42 @@ public:
         std::apply(
             [&](auto&... s) {
                 ((counts[i] > 0 ? (s.draw(detail::row_range(o, begin, counts[i])), void()) : void(), begin += counts[i], ++i),
+                 ...);
+            },
+            sources_);
+    }
+
+    //! Data parallelism: rows [shard.begin, shard.end) of the next global batch of `batch` rows
+    //! into `out` ([end - begin, seq_len]). The batch is apportioned as a whole (as `draw` of
+    //! `batch` rows would), and every source given rows in it draws its share of the shard with
+    //! its own sharded `draw` (also when that share is empty), so the mixture and its sources
+    //! advance as they would in one process. Every source must model `sharded_replay_source`.
+    //! Throws `invalid_argument` naming `shard` unless 0 <= begin <= end <= batch, and `out` when
+    //! its row count is not end - begin.
+    template <class X>
+        requires(sharded_replay_source<std::remove_reference_t<Sources>> && ...)
+    void draw(X&& out, index_t batch, const row_shard& shard) {
+        const auto o = detail::token_rows(out, seq_len(), "weighted_mixture::draw", "out");
+        require(batch >= 0, "weighted_mixture::draw", "batch", "must be >= 0, got ", batch);
+        detail::require_shard(shard, batch, "weighted_mixture::draw", "shard");
+        require(o.extent(0) == shard.rows(), "weighted_mixture::draw", "out", "has ", o.extent(0),
+                " rows but the shard has ", shard.rows());
+        const auto counts = split_.next(batch);
+        index_t begin = 0; // first row of source i in the global batch
+        std::size_t i = 0;
+        std::apply(
+            [&](auto&... s) {
+                (([&] {
+                     const index_t n = counts[i];
+                     if (n > 0) {
+                         const index_t lo = std::clamp(shard.begin - begin, index_t{0}, n);
+                         const index_t hi = std::clamp(shard.end - begin, index_t{0}, n);
+                         const index_t at = hi > lo ? begin + lo - shard.begin : 0; // an empty share points at row 0
+                         s.draw(detail::row_range(o, at, hi - lo), n, row_shard{lo, hi});
+                     }
+                     begin += n;
+                     ++i;
+                 }()),
                  ...);
             },
             sources_);

@@ -16,6 +16,7 @@
 //! allocated for theta or pi.
 
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -58,6 +59,21 @@ void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std:
     throw invalid_argument("evaluate_objective", argument,
                            "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + w + " is " + shape_text(rows, cols));
 }
+//! The global positions of `options` (rows * L, 0 when not sharded), checked against the local
+//! rows B and R: a global row count must be 0 or at least the local one.
+inline std::pair<double, double> global_positions(const objective_options& options, index_t B, index_t R, index_t L) {
+    check(options.global_train_rows == 0 || options.global_train_rows >= B, "evaluate_objective",
+          "options.global_train_rows", [&] {
+              return "must be 0 (not sharded) or at least the " + std::to_string(B) + " rows of the training batch, got " +
+                     std::to_string(options.global_train_rows);
+          });
+    check(options.global_replay_rows == 0 || options.global_replay_rows >= R, "evaluate_objective",
+          "options.global_replay_rows", [&] {
+              return "must be 0 (not sharded) or at least the " + std::to_string(R) + " rows of the replay batch, got " +
+                     std::to_string(options.global_replay_rows);
+          });
+    return {static_cast<double>(options.global_train_rows * L), static_cast<double>(options.global_replay_rows * L)};
+}
 } // namespace detail
 
 //! Overwrites rows 0 .. n-1 of `train_tokens` ([B, L] int32 or int64 ids, any tensor) with rows
@@ -89,7 +105,12 @@ index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& 
 //! Refuses (throws `invalid_argument` naming the input) a call that lacks an input the mixer
 //! needs (`M::needs_*`), a replay batch whose sequence length or vocabulary differs from the
 //! training batch's, reference logits whose shape differs from the student's, a gradient output
-//! of the wrong shape, a negative or non-finite coefficient, and token ids outside [0, V).
+//! of the wrong shape, a negative or non-finite coefficient, token ids outside [0, V), and a global
+//! row count (`options.global_train_rows`, `global_replay_rows`) below the local one.
+//!
+//! Data parallelism: with `options.global_train_rows` / `global_replay_rows` set, each rank passes
+//! its shard of the global batches; the terms are normalised by the global positions, so the
+//! ranks' `total`s, terms and gradients sum to those of one call on the global batch.
 template <class M, class T>
 objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const objective_inputs<T>& in,
                                               const objective_gradients<T>& gradients = {},
@@ -144,12 +165,16 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     }
 
     objective_result<M::terms> result;
-    const next_token_options ntp{.threads = options.threads};
+    const auto [train_positions, replay_positions] =
+        detail::global_positions(options, B, in.replay_tokens.data() ? in.replay_tokens.extent(0) : 0, L);
+    next_token_options ntp{.threads = options.threads};
+    if (train_positions > 0) ntp.reduction = reduction::sum, ntp.scale = 1.0 / train_positions;
     result.train_ntp = in.train_tokens.visit([&](const auto& tokens) {
         return grads ? next_token_loss(in.student_train_logits, tokens, gradients.train, ntp).value
                      : next_token_loss(in.student_train_logits, tokens, ntp).value;
     });
     objective_context<T> ctx(step, in, gradients, L, options.threads, result.terms.data(), M::terms);
+    ctx.set_global_positions(train_positions, replay_positions);
     mixer.add_terms(ctx);
     if (grads && (M::needs_student_replay_logits)) ctx.finish();
     result.total = result.train_ntp;
@@ -242,14 +267,18 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     }
 
     objective_result<M::terms> result;
+    const auto [train_positions, replay_positions] =
+        detail::global_positions(options, B, in.replay_tokens.data() ? in.replay_tokens.extent(0) : 0, L);
     const detail::linear_objective_state<T> state{in, gradients, matmul_ref<T>(mm), chunking};
-    const next_token_options ntp{.threads = options.threads};
+    next_token_options ntp{.threads = options.threads};
+    if (train_positions > 0) ntp.reduction = reduction::sum, ntp.scale = 1.0 / train_positions;
     result.train_ntp = in.train_tokens.visit([&](const auto& tokens) {
         return linear_next_token_loss(state.mm, state.student(in.student_train_hidden), tokens,
                                       state.gradients(gradients.any(), gradients.train_hidden), ntp, chunking)
             .value;
     });
     objective_context<T> ctx(step, state, L, options.threads, result.terms.data(), M::terms);
+    ctx.set_global_positions(train_positions, replay_positions);
     mixer.add_terms(ctx);
     if (gradients.any() && (M::needs_student_replay_logits)) ctx.finish();
     result.total = result.train_ntp;

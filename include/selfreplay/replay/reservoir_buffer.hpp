@@ -60,6 +60,17 @@ public:
         store_.draw(std::forward<X>(out));
     }
 
+    //! Data parallelism: writes rows [shard.begin, shard.end) of the next global batch of `batch`
+    //! rows (the rows `draw` of a [batch, seq_len] `out` would write there) into `out`
+    //! ([end - begin, seq_len]), advancing as that draw does; so ranks holding the same contents
+    //! and drawing their `shard_of(batch, rank, ranks)` together draw the single-process batch.
+    //! Throws `invalid_argument` naming `shard` unless 0 <= begin <= end <= batch, and `out` when
+    //! its row count is not end - begin.
+    template <class X>
+    void draw(X&& out, index_t batch, const row_shard& shard) {
+        store_.draw(std::forward<X>(out), batch, shard);
+    }
+
     index_t seq_len() const noexcept { return options_.seq_len; }   //!< tokens per sequence
     index_t capacity() const noexcept { return options_.capacity; } //!< maximum sequences kept
     //! Sequences currently stored: min(seen(), capacity()).

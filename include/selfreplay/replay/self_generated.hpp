@@ -4,12 +4,14 @@
 //! self-generated replay), generated a few batches ahead of use.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "selfreplay/replay/detail/apportion.hpp"
+#include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 #include "selfreplay/sampling/draw.hpp"
@@ -32,6 +34,9 @@ struct self_generated_options {
     index_t buffer_batches = 1; //!< k: batches generated at once, ahead of use (`reg.buffer`), >= 1
     std::uint64_t seed = 0;     //!< key of every row's random stream
     int threads = 1;            //!< threads of the sampler (results do not depend on it)
+    //! Data parallelism: only rows [begin, end) of every global batch of batch_size rows are
+    //! generated and handed out (e.g. `shard_of(batch_size, rank, ranks)`); empty: every row.
+    std::optional<row_shard> shard{};
 };
 
 //! Self-generated replay (Marek et al. 2026, reference code `sample_synthetic_batch`): sequences
@@ -48,10 +53,17 @@ struct self_generated_options {
 //! can run ahead); `draw` hands out the next rows, generating the next k batches when none are
 //! left. The reference model is held by reference: it must outlive the source and stay frozen.
 //!
+//! Sharded (`options.shard` = rows [begin, end) of each batch): every batch is apportioned over the
+//! prompts as a whole, and only its rows [begin, end) are generated (global row g still from
+//! stream g) and handed out, end - begin per batch. The shards of P sources with the same options
+//! and shards `shard_of(batch_size, rank, P)` put together are, batch after batch, bit for bit the
+//! rows of one unsharded source, for any P (given a model whose logits for a row do not depend on
+//! the other rows it is called with).
+//!
 //! State (`save` / `restore`): the first row of the current block of k batches, the apportionment
 //! credits at its start, and the rows of it handed out; restoring regenerates that same block
 //! (same rows, same batching) and skips what was handed out, so a resumed run draws the very
-//! batches an uninterrupted one would.
+//! batches an uninterrupted one would (restore into a source with the same shard).
 template <class Model, class Chain = no_processing, class Draw = categorical, class Logit = float>
 class self_generated {
     static_assert(language_model<Model, Logit>,
@@ -85,19 +97,24 @@ public:
         }
         require(o.weights.empty() || o.weights.size() == o.prompts.size(), "self_generated", "weights",
                 "must be empty or hold one weight per prompt (", o.prompts.size(), "), got ", o.weights.size());
+        if (o.shard) detail::require_shard(*o.shard, o.batch_size, "self_generated", "shard");
         split_ = detail::apportioner(o.weights.empty() ? std::vector<double>(o.prompts.size(), 1.0) : o.weights,
                                      "self_generated", "weights");
         credits_at_block_ = split_.credits();
     }
 
     //! Writes the next `out.extent(0)` replay sequences into `out` ([n, seq_len] int32 or int64 ids, any
-    //! tensor; n = batch_size for one batch), generating further batches as needed.
+    //! tensor; n = batch_size for one batch, or the shard's end - begin rows when sharded), generating
+    //! further batches as needed.
     template <class X>
     void draw(X&& out) {
         const auto o = detail::token_rows(out, options_.seq_len, "self_generated::draw", "out");
         const index_t T = options_.seq_len;
+        detail::check(o.extent(0) == 0 || local_block_rows() > 0, "self_generated::draw", "out", [&] {
+            return "asks for " + std::to_string(o.extent(0)) + " rows from a source whose shard holds no row";
+        });
         for (index_t r = 0; r < o.extent(0); ++r) {
-            while (!valid_ || used_ == block_rows()) next_block();
+            while (!valid_ || used_ == local_block_rows()) next_block();
             detail::copy_row_in(block_.data() + used_ * T, o, r);
             ++used_;
         }
@@ -107,11 +124,12 @@ public:
     index_t batch_size() const noexcept { return options_.batch_size; } //!< B
     const self_generated_options& options() const noexcept { return options_; } //!< the settings
     //! Global index of the next row `draw` hands out (rows handed out so far), also right after
-    //! `restore`.
+    //! `restore`; when sharded, the position in the stream of this shard's rows (first row of the
+    //! block plus rows handed out of it).
     std::uint64_t rows_drawn() const noexcept {
         return block_start_ + static_cast<std::uint64_t>(resume_block_ ? pending_skip_ : used_);
     }
-    //! Number of `generate` calls made so far (one per block of k batches).
+    //! Number of blocks of k batches generated so far (one `generate` call each; k calls when sharded).
     std::uint64_t generate_calls() const noexcept { return generate_calls_; }
 
     //! Appends the state (position in the stream of rows, apportionment credits) to `w`.
@@ -159,7 +177,7 @@ public:
             r.fail("holds a block start of " + std::to_string(s.block_start) + ", not a multiple of the " +
                    std::to_string(block_rows()) + " rows of a block");
         if (valid > 1) r.fail("holds a block flag of " + std::to_string(valid) + " (0 or 1 expected)");
-        if (used < 0 || used > block_rows() || (valid == 0 && used != 0))
+        if (used < 0 || used > local_block_rows() || (valid == 0 && used != 0))
             r.fail("holds an inconsistent position in the block (" + std::to_string(used) + " rows used)");
         if (const std::string why = split_.invalid_credits(s.credits); !why.empty()) r.fail(why);
         s.used = static_cast<index_t>(used);
@@ -185,6 +203,9 @@ public:
 
 private:
     index_t block_rows() const noexcept { return options_.batch_size * options_.buffer_batches; }
+    row_shard shard() const noexcept { return options_.shard.value_or(row_shard{0, options_.batch_size}); }
+    //! Rows of a block this source hands out (all of them unless sharded).
+    index_t local_block_rows() const noexcept { return shard().rows() * options_.buffer_batches; }
 
     //! Generates the block of k batches following the current one (or, after `restore`, the block
     //! being consumed when the state was saved, skipping the rows already handed out).
@@ -195,19 +216,33 @@ private:
         } else if (!resume_block_) {
             credits_at_block_ = split_.credits();
         }
-        const index_t B = options_.batch_size, n = block_rows(), T = options_.seq_len;
-        std::vector<std::vector<std::int32_t>> prompts;
+        const index_t B = options_.batch_size, T = options_.seq_len, k = options_.buffer_batches;
+        const row_shard part = shard();
+        const index_t m = part.rows(), n = m * k;
+        std::vector<std::vector<std::int32_t>> prompts; // the prompts of this shard's rows, batch after batch
         prompts.reserve(static_cast<std::size_t>(n));
         split_.set_credits(credits_at_block_);
-        for (index_t j = 0; j < options_.buffer_batches; ++j) {
+        for (index_t j = 0; j < k; ++j) { // apportioned on the global batch, then cut to the shard
             const auto counts = split_.next(B);
+            index_t row = 0;
             for (std::size_t p = 0; p < counts.size(); ++p)
-                for (index_t c = 0; c < counts[p]; ++c) prompts.push_back(options_.prompts[p]);
+                for (index_t c = 0; c < counts[p]; ++c, ++row)
+                    if (row >= part.begin && row < part.end) prompts.push_back(options_.prompts[p]);
         }
         block_.assign(static_cast<std::size_t>(n * T), 0);
-        generate<Logit>(*model_, prompts,
-                        generate_options{.seed = options_.seed, .first_row = block_start_, .threads = options_.threads},
-                        make_view(block_.data(), {n, T}), chain_, draw_);
+        if (m == B) {
+            generate<Logit>(*model_, prompts,
+                            generate_options{.seed = options_.seed, .first_row = block_start_, .threads = options_.threads},
+                            make_view(block_.data(), {n, T}), chain_, draw_);
+        } else if (m > 0) { // one call per batch: the shard's rows of batch j are global rows j*B + [begin, end)
+            for (index_t j = 0; j < k; ++j) {
+                const std::vector<std::vector<std::int32_t>> batch(prompts.begin() + j * m, prompts.begin() + (j + 1) * m);
+                const auto first = block_start_ + static_cast<std::uint64_t>(j * B + part.begin);
+                generate<Logit>(*model_, batch,
+                                generate_options{.seed = options_.seed, .first_row = first, .threads = options_.threads},
+                                make_view(block_.data() + j * m * T, {m, T}), chain_, draw_);
+            }
+        }
         ++generate_calls_;
         valid_ = true;
         used_ = resume_block_ ? pending_skip_ : 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 #include "selfreplay/tensor/error.hpp"
@@ -80,15 +81,21 @@ public:
     template <class X>
     void draw(X&& out) {
         const auto o = detail::token_rows(out, options_.seq_len, "task_balanced_buffer::draw", "out");
-        const index_t n = size();
-        require(n > 0, "task_balanced_buffer::draw", "this", "is an empty buffer: add sequences before drawing");
-        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
-        for (index_t r = 0; r < o.extent(0); ++r) {
-            auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(n)));
-            std::size_t g = 0;
-            while (i >= groups_[g].size(options_.seq_len)) i -= groups_[g++].size(options_.seq_len);
-            detail::copy_row_in(groups_[g].rows.data() + i * options_.seq_len, o, r);
-        }
+        draw_rows(o, {0, o.extent(0)});
+    }
+
+    //! Data parallelism: writes rows [shard.begin, shard.end) of the next global batch of `batch`
+    //! rows (those `draw` of a [batch, seq_len] `out` would write there) into `out`
+    //! ([end - begin, seq_len]), advancing as that draw does. Throws `invalid_argument` naming
+    //! `shard` unless 0 <= begin <= end <= batch, and `out` when its row count is not end - begin.
+    template <class X>
+    void draw(X&& out, index_t batch, const row_shard& shard) {
+        const auto o = detail::token_rows(out, options_.seq_len, "task_balanced_buffer::draw", "out");
+        require(batch >= 0, "task_balanced_buffer::draw", "batch", "must be >= 0, got ", batch);
+        detail::require_shard(shard, batch, "task_balanced_buffer::draw", "shard");
+        require(o.extent(0) == shard.rows(), "task_balanced_buffer::draw", "out", "has ", o.extent(0),
+                " rows but the shard has ", shard.rows());
+        draw_rows(o, shard);
     }
 
     index_t seq_len() const noexcept { return options_.seq_len; }   //!< tokens per sequence
@@ -222,6 +229,20 @@ private:
         return static_cast<index_t>((C + G - 1 - i) / G);
     }
     index_t quota_at(std::size_t i) const noexcept { return quota_of(i, groups_.size()); }
+
+    template <class T>
+    void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
+        const index_t n = size();
+        require(n > 0, "task_balanced_buffer::draw", "this", "is an empty buffer: add sequences before drawing");
+        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
+        for (index_t r = 0; r < shard.end; ++r) {
+            auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(n)));
+            if (r < shard.begin) continue;
+            std::size_t g = 0;
+            while (i >= groups_[g].size(options_.seq_len)) i -= groups_[g++].size(options_.seq_len);
+            detail::copy_row_in(groups_[g].rows.data() + i * options_.seq_len, o, r - shard.begin);
+        }
+    }
 
     std::size_t group_of(std::int32_t task) {
         for (std::size_t i = 0; i < groups_.size(); ++i)

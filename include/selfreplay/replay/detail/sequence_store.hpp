@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
 #include "selfreplay/tensor/error.hpp"
@@ -54,12 +55,20 @@ public:
     void draw(X&& out) {
         const std::string where = std::string(owner_) + "::draw";
         const auto o = token_rows(out, seq_len_, where.c_str(), "out");
-        require(size() > 0, where.c_str(), "this", "is an empty buffer: add sequences before drawing");
-        index_rng rng(seed_, stream_id(replay_stream::draw, draws_++));
-        for (index_t r = 0; r < o.extent(0); ++r) {
-            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
-            copy_row_in(slot(i), o, r);
-        }
+        draw_rows(o, {0, o.extent(0)}, where);
+    }
+
+    //! Rows [shard.begin, shard.end) of the next global batch of `batch` rows (what `draw` of
+    //! `batch` rows would write there) into `out` ([end - begin, seq_len]); advances as that draw.
+    template <class X>
+    void draw(X&& out, index_t batch, const row_shard& shard) {
+        const std::string where = std::string(owner_) + "::draw";
+        const auto o = token_rows(out, seq_len_, where.c_str(), "out");
+        require(batch >= 0, where.c_str(), "batch", "must be >= 0, got ", batch);
+        require_shard(shard, batch, where.c_str(), "shard");
+        require(o.extent(0) == shard.rows(), where.c_str(), "out", "has ", o.extent(0), " rows but the shard has ",
+                shard.rows());
+        draw_rows(o, shard, where);
     }
 
     //! Appends the state: the owner's tag, the settings, both counters and the slots.
@@ -114,6 +123,18 @@ public:
     }
 
 private:
+    // Row r of a batch is the r-th index of stream (seed, draw batch): a shard skips the first
+    // `begin` indices and writes the next end - begin.
+    template <class T>
+    void draw_rows(const strided_view<T, 2>& o, const row_shard& shard, const std::string& where) {
+        require(size() > 0, where.c_str(), "this", "is an empty buffer: add sequences before drawing");
+        index_rng rng(seed_, stream_id(replay_stream::draw, draws_++));
+        for (index_t r = 0; r < shard.end; ++r) {
+            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
+            if (r >= shard.begin) copy_row_in(slot(i), o, r - shard.begin);
+        }
+    }
+
     const char* owner_;
     index_t capacity_, seq_len_;
     std::uint64_t seed_;

@@ -1,0 +1,153 @@
+#pragma once
+//! \file
+//! `keyed_reservoir`: a fixed-capacity uniform sample of a stream of sequences that does not
+//! depend on how the stream was split over ranks or in which order the parts were merged.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "selfreplay/random/counter_rng.hpp"
+#include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/shard.hpp"
+#include "selfreplay/replay/source.hpp"
+#include "selfreplay/tensor/error.hpp"
+
+namespace selfreplay {
+
+//! Settings of a `keyed_reservoir`.
+struct keyed_reservoir_options {
+    index_t capacity = 0;   //!< sequences kept, >= 1
+    index_t seq_len = 0;    //!< tokens per sequence, >= 1
+    std::uint64_t seed = 0; //!< random seed of the keys and draws
+};
+
+//! Stored-exemplar replay by random keys (bottom-k sampling; Efraimidis & Spirakis 2006 with equal
+//! weights): every sequence carries a global id given by the caller (e.g. its row in the global
+//! stream of training batches), its key is the first 64-bit word of `counter_rng{seed, id}`, and
+//! the buffer keeps the `capacity` sequences of smallest (key, id). Keys are independent uniform
+//! draws, so the contents are a uniformly random subset of min(n, capacity) of the n distinct ids
+//! offered. The contents are a function of the set of ids offered only: ranks that each add their
+//! shard of the stream and then `merge` (in any order, any tree) hold exactly the buffer of one
+//! process that added everything. Offering an id already held does nothing (merges are unions).
+//! `draw` picks stored sequences uniformly with replacement, indexed in (key, id) order, from
+//! stream (seed, batch index); `draw(out, batch, shard)` draws a shard of a global batch.
+class keyed_reservoir {
+public:
+    using options_type = keyed_reservoir_options;
+
+    //! Throws `invalid_argument` when capacity or seq_len is below 1.
+    explicit keyed_reservoir(const keyed_reservoir_options& options) : options_(options) {
+        require(options.capacity >= 1, "keyed_reservoir", "capacity", "must be at least 1, got ", options.capacity);
+        require(options.seq_len >= 1, "keyed_reservoir", "seq_len", "must be at least 1, got ", options.seq_len);
+    }
+
+    //! Offers row r of `tokens` ([N, seq_len] int32 or int64 ids) as the sequence of global id
+    //! first_id + r. Throws `invalid_argument` for a row length other than seq_len, a negative or
+    //! beyond-int32 token id, or ids beyond 2^64 - 1.
+    template <class X>
+    void add(const X& tokens, std::uint64_t first_id) {
+        const auto v = detail::token_rows(tokens, options_.seq_len, "keyed_reservoir::add", "tokens");
+        detail::require_token_ids(v, "keyed_reservoir::add", "tokens");
+        require(v.extent(0) == 0 || first_id <= UINT64_MAX - static_cast<std::uint64_t>(v.extent(0) - 1),
+                "keyed_reservoir::add", "first_id", "leaves ids beyond 2^64 - 1 for ", v.extent(0), " rows: ", first_id);
+        std::vector<std::int32_t> row(static_cast<std::size_t>(options_.seq_len));
+        for (index_t r = 0; r < v.extent(0); ++r) {
+            detail::copy_row_out(v, r, row.data());
+            const std::uint64_t id = first_id + static_cast<std::uint64_t>(r);
+            offer({key_of(id), id}, row.data());
+            ++seen_;
+        }
+    }
+
+    //! Adds everything `other` holds: afterwards this buffer holds the bottom-capacity sequences of
+    //! the union of both. Throws `invalid_argument` naming `other` when its settings differ.
+    void merge(const keyed_reservoir& other) {
+        require(other.options_.capacity == options_.capacity && other.options_.seq_len == options_.seq_len &&
+                    other.options_.seed == options_.seed,
+                "keyed_reservoir::merge", "other", "has other settings (capacity ", other.options_.capacity, ", seq_len ",
+                other.options_.seq_len, ", seed ", other.options_.seed, ")");
+        if (&other == this) return;
+        for (std::size_t i = 0; i < other.items_.size(); ++i) offer(other.items_[i], other.sequence(static_cast<index_t>(i)));
+        seen_ += other.seen_;
+    }
+
+    //! Fills every row of `out` ([B, seq_len]) with a stored sequence drawn uniformly with
+    //! replacement. Throws `invalid_argument` when the buffer is empty or `out` has another row length.
+    template <class X>
+    void draw(X&& out) {
+        const auto o = detail::token_rows(out, options_.seq_len, "keyed_reservoir::draw", "out");
+        draw_rows(o, {0, o.extent(0)});
+    }
+
+    //! Rows [shard.begin, shard.end) of the next global batch of `batch` rows into `out`
+    //! ([end - begin, seq_len]), advancing as the draw of the whole batch would. Throws
+    //! `invalid_argument` naming `shard` unless 0 <= begin <= end <= batch, and `out` when its row
+    //! count is not end - begin.
+    template <class X>
+    void draw(X&& out, index_t batch, const row_shard& shard) {
+        const auto o = detail::token_rows(out, options_.seq_len, "keyed_reservoir::draw", "out");
+        require(batch >= 0, "keyed_reservoir::draw", "batch", "must be >= 0, got ", batch);
+        detail::require_shard(shard, batch, "keyed_reservoir::draw", "shard");
+        require(o.extent(0) == shard.rows(), "keyed_reservoir::draw", "out", "has ", o.extent(0), " rows but the shard has ",
+                shard.rows());
+        draw_rows(o, shard);
+    }
+
+    index_t seq_len() const noexcept { return options_.seq_len; }   //!< tokens per sequence
+    index_t capacity() const noexcept { return options_.capacity; } //!< maximum sequences kept
+    index_t size() const noexcept { return static_cast<index_t>(items_.size()); } //!< sequences stored
+    //! Sequences offered so far, merged buffers' included (an id offered twice counts twice).
+    std::uint64_t seen() const noexcept { return seen_; }
+    //! Global id of stored sequence i, in (key, id) order, 0 <= i < size().
+    std::uint64_t id(index_t i) const noexcept { return items_[static_cast<std::size_t>(i)].id; }
+    //! Pointer to stored sequence i (seq_len() ids), in (key, id) order, 0 <= i < size().
+    const std::int32_t* sequence(index_t i) const noexcept { return rows_.data() + i * options_.seq_len; }
+    const keyed_reservoir_options& options() const noexcept { return options_; } //!< the settings
+
+private:
+    struct item {
+        std::uint64_t key = 0, id = 0;
+        bool operator<(const item& o) const noexcept { return key != o.key ? key < o.key : id < o.id; }
+    };
+
+    std::uint64_t key_of(std::uint64_t id) const noexcept {
+        counter_rng rng{.seed = options_.seed, .stream = detail::stream_id(detail::replay_stream::ingest, id)};
+        return rng.next_u64();
+    }
+
+    //! Inserts `it` with its row in (key, id) order unless it is held already or would be the
+    //! largest of capacity + 1; drops the largest when over capacity.
+    void offer(const item& it, const std::int32_t* row) {
+        const auto at = std::lower_bound(items_.begin(), items_.end(), it);
+        if (at != items_.end() && at->id == it.id) return; // same id, same key: held already
+        const auto pos = at - items_.begin();
+        if (static_cast<index_t>(pos) >= options_.capacity) return;
+        const auto T = static_cast<std::ptrdiff_t>(options_.seq_len);
+        items_.insert(at, it);
+        rows_.insert(rows_.begin() + pos * T, row, row + T);
+        if (size() > options_.capacity) {
+            items_.pop_back();
+            rows_.resize(rows_.size() - static_cast<std::size_t>(T));
+        }
+    }
+
+    template <class T>
+    void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
+        require(size() > 0, "keyed_reservoir::draw", "this", "is an empty buffer: add sequences before drawing");
+        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
+        for (index_t r = 0; r < shard.end; ++r) {
+            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
+            if (r >= shard.begin) detail::copy_row_in(sequence(i), o, r - shard.begin);
+        }
+    }
+
+    keyed_reservoir_options options_;
+    std::vector<item> items_;         // held sequences' (key, id), ascending
+    std::vector<std::int32_t> rows_;  // their tokens, in the same order
+    std::uint64_t seen_ = 0;
+    std::uint64_t draws_ = 0;
+};
+
+} // namespace selfreplay
