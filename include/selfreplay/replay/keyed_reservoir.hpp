@@ -35,7 +35,7 @@ struct keyed_reservoir_options {
 //! stream (seed, batch index); `draw(out, batch, shard)` draws a shard of a global batch.
 class keyed_reservoir {
 public:
-    using options_type = keyed_reservoir_options;
+    using options_type = keyed_reservoir_options; //!< the settings type (generic code)
 
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
     explicit keyed_reservoir(const keyed_reservoir_options& options) : options_(options) {

@@ -16,7 +16,7 @@ struct row_shard {
     index_t begin = 0; //!< first row, >= 0
     index_t end = 0;   //!< one past the last row, begin <= end <= batch
     index_t rows() const noexcept { return end - begin; } //!< end - begin
-    friend bool operator==(const row_shard&, const row_shard&) = default;
+    friend bool operator==(const row_shard&, const row_shard&) = default; //!< same begin and end
 };
 
 //! The shard of rank `rank` of `ranks` over a batch of `batch` rows: contiguous ranges in rank

@@ -39,6 +39,7 @@ struct dense_result {
 
 } // namespace selfreplay::sampling_detail::gumbel
 
+//! The per-path body that detail/simd/foreach_isa.inl includes once per ISA path (internal).
 #define SELFREPLAY_SIMD_BODY "selfreplay/sampling/detail/gumbel.inl"
 #include "selfreplay/detail/simd/foreach_isa.inl"
 

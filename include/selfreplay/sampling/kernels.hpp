@@ -111,6 +111,7 @@ struct proposal_weights {
 
 } // namespace selfreplay::sampling_detail
 
+//! The per-path body that detail/simd/foreach_isa.inl includes once per ISA path (internal).
 #define SELFREPLAY_SIMD_BODY "selfreplay/sampling/detail/kernels.inl"
 #include "selfreplay/detail/simd/foreach_isa.inl"
 
