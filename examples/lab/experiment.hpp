@@ -193,10 +193,10 @@ public:
                         const transformer pi = reference(st);
                         st.opt.reset(st.model.num_params());
                         if constexpr (self) {
-                            std::vector<float> rec;
-                            lm_adapter pi_lm(pi, &rec, toy::toy_len, par(), o_.linear_loss);
-                            S source(pi_lm, self_options(task));
-                            train_task(st, r, task, mixer, &source, &pi, &rec);
+                            std::vector<float> pi_hidden;  // with --linear-loss
+                            lm_adapter pi_lm(pi, o_.linear_loss ? &pi_hidden : nullptr, toy::toy_len, par(), o_.linear_loss);
+                            S source(pi_lm, self_options(task, M::needs_reference_replay_logits));
+                            train_task(st, r, task, mixer, &source, &pi, o_.linear_loss ? &pi_hidden : nullptr);
                         } else {
                             train_task(st, r, task, mixer, &st.store, &pi, nullptr);
                         }
@@ -317,10 +317,12 @@ private:
     //! Shards and threads of every model pass (training, generation, evaluation).
     parallelism par() const { return {.shards = o_.shards, .threads = o_.threads}; }
 
-    //! Self-generated replay settings for `task`: one prompt (the task token) per previous task.
-    selfreplay::self_generated_options self_options(int task) const {
+    //! Self-generated replay settings for `task`: one prompt (the task token) per previous task;
+    //! `kl`: keep pi's logits for KL replay (not with --linear-loss, which needs pi's hidden states).
+    selfreplay::self_generated_options self_options(int task, bool kl) const {
         selfreplay::self_generated_options so{.batch_size = o_.replay_batch, .seq_len = toy::toy_len,
-                                              .buffer_batches = o_.buffer_batches, .seed = o_.seed * 1000003u + std::uint64_t(task)};
+                                              .buffer_batches = o_.buffer_batches, .seed = o_.seed * 1000003u + std::uint64_t(task),
+                                              .keep_logits = kl && !o_.linear_loss};
         for (int p = 0; p < task; ++p) so.prompts.push_back({toy::TASK0 + p});
         return so;
     }
@@ -346,19 +348,25 @@ private:
         if (s.replay == replay_kind::none) return train_task(st, r, task, selfreplay::no_replay{}, static_cast<selfreplay::reservoir_buffer*>(nullptr), &pi, nullptr);
         if (s.replay == replay_kind::stored)
             return train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &st.store, &pi, nullptr);
-        // self-generated replay: sequences sampled from pi, prompted with each previous task's token
-        std::vector<float> pi_logits;  // pi's logits (hidden states with linear_loss) on the block of generated replay rows
-        lm_adapter pi_lm(pi, &pi_logits, toy::toy_len, par(), o_.linear_loss);
-        selfreplay::self_generated<lm_adapter> source(pi_lm, self_options(task));
-        if (s.mixer == mixer_kind::kl_pre)
-            train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
+        // self-generated replay: sequences sampled from pi, prompted with each previous task's token;
+        // KL replay takes pi's logits on them from the source (kept while generating), or with
+        // --linear-loss pi's hidden states, recorded by the adapter on the block of generated rows
+        const bool kl = s.mixer == mixer_kind::kl_pre;
+        std::vector<float> pi_hidden;  // with --linear-loss
+        lm_adapter pi_lm(pi, o_.linear_loss ? &pi_hidden : nullptr, toy::toy_len, par(), o_.linear_loss);
+        selfreplay::self_generated<lm_adapter> source(pi_lm, self_options(task, kl));
+        const std::vector<float>* hidden = o_.linear_loss ? &pi_hidden : nullptr;
+        if (kl)
+            train_task(st, r, task, selfreplay::kl_pre<double>{.coefficient = s.c}, &source, &pi, hidden);
         else
-            train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &source, &pi, &pi_logits);
+            train_task(st, r, task, selfreplay::ntp_pre<double>{.coefficient = s.c}, &source, &pi, hidden);
     }
 
+    //! Trains `task` under `mixer` with replay from `source`; `pi_hidden`: pi's hidden states on the
+    //! block of self-generated rows (--linear-loss), recorded by its `lm_adapter`.
     template <class Mixer, class Source>
     void train_task(state& st, strategy_result& r, int task, const Mixer& mixer, Source* source, const transformer* pi,
-                    const std::vector<float>* pi_logits) {
+                    const std::vector<float>* pi_hidden) {
         const int B = o_.batch, T = toy::toy_len, V = o_.model.vocab;
         const int steps = o_.steps[std::size_t(task)];
         long s_begin = 0;
@@ -399,9 +407,20 @@ private:
         for (int s = int(s_begin); s < steps; ++s) {
             for (int i = 0; i < B; ++i) draw(task, std::uint64_t(task), std::uint64_t(s) * B + std::uint64_t(i), tokens.data() + std::size_t(i) * T);
             std::uint64_t first_replay_row = 0;
+            bool drawn_logits = false;  // ref_logits holds pi's logits on the replay rows, from the source
             if constexpr (Mixer::needs_replay_batch) {
-                if constexpr (requires { source->rows_drawn(); }) first_replay_row = source->rows_drawn();
-                source->draw(r_tokens);
+                if constexpr (requires { source->options().keep_logits; }) {  // self-generated rows
+                    first_replay_row = source->rows_drawn();
+                    drawn_logits = source->options().keep_logits;
+                    if (drawn_logits) {
+                        ref_logits.resize(std::ptrdiff_t(R) * T, V);
+                        source->draw(r_tokens, selfreplay::view(ref_logits));
+                    } else {
+                        source->draw(r_tokens);
+                    }
+                } else {
+                    source->draw(r_tokens);
+                }
                 selfreplay::mix_batch(mixer, s, x_tokens, r_tokens);
             }
             st.store.add(x_tokens);  // the stored-exemplar memory sees every training batch
@@ -409,7 +428,7 @@ private:
             const int rows = Mixer::needs_student_replay_logits ? B + R : B;
             std::fill(grad.begin(), grad.end(), 0.f);
             if (o_.linear_loss) {
-                const auto obj = linear_step(st.model, student, mixer, s, tokens, rows, R, first_replay_row, pi, pi_logits,
+                const auto obj = linear_step(st.model, student, mixer, s, tokens, rows, R, first_replay_row, pi, pi_hidden,
                                              reference, grad);
                 st.opt.update(st.model, grad, float(lr_at(s)));
                 loss_acc += obj.total;
@@ -426,14 +445,8 @@ private:
                 out.replay = selfreplay::view(dlogits.bottomRows(nr));
             }
             if constexpr (Mixer::needs_reference_replay_logits) {
-                if (pi_logits) {  // pi's logits on these rows were recorded while `source` generated them
-                    const std::size_t block = std::size_t(R) * o_.buffer_batches;
-                    const std::size_t offset = std::size_t(first_replay_row % block) * T * V;
-                    in.reference_replay_logits = selfreplay::make_view<const float>(pi_logits->data() + offset, {R * T, V});
-                } else {  // stored replay rows: run pi on them
-                    reference->forward(tokens.data() + nx, R, T, ref_logits);
-                    in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
-                }
+                if (!drawn_logits) reference->forward(tokens.data() + nx, R, T, ref_logits);  // stored rows: run pi on them
+                in.reference_replay_logits = selfreplay::view(std::as_const(ref_logits));
             }
             const auto obj = selfreplay::evaluate_objective(mixer, s, in, out, {.threads = o_.threads});
             student.backward(dlogits, grad);

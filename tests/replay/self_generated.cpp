@@ -161,3 +161,86 @@ TEST_CASE("self_generated refuses bad settings") {
     token_batch wrong(8, 5);
     CHECK_THROWS_WITH(ok.draw(wrong.view()), Catch::Contains("seq_len = 6, got 5"));
 }
+
+namespace {
+
+// A model whose logits depend on the last token and on the prefix length (its position).
+struct positional_bigram {
+    static constexpr sr::index_t V = 5;
+    sr::index_t vocab_size() const { return V; }
+    void next_token_logits(sr::strided_view<const std::int32_t, 2> prefixes, sr::strided_view<float, 2> logits) {
+        const sr::index_t L = prefixes.extent(1);
+        for (sr::index_t b = 0; b < prefixes.extent(0); ++b)
+            for (sr::index_t v = 0; v < V; ++v)
+                logits(b, v) = static_cast<float>(std::cos(0.3 * double((prefixes(b, L - 1) + 2) * (v + 1)) + 0.7 * double(L)));
+    }
+};
+
+// pi's logits after tokens 0..t of each row of `rows`, computed row by row ([rows * T, V]).
+std::vector<float> reference_logits(const token_batch& rows) {
+    positional_bigram m;
+    std::vector<float> all(static_cast<std::size_t>(rows.rows * rows.T * positional_bigram::V));
+    for (sr::index_t r = 0; r < rows.rows; ++r)
+        for (sr::index_t t = 0; t < rows.T; ++t)
+            m.next_token_logits(sr::make_view<const std::int32_t>(rows.ids.data() + r * rows.T, {1, t + 1}),
+                                sr::make_view(all.data() + (r * rows.T + t) * positional_bigram::V, {1, positional_bigram::V}));
+    return all;
+}
+
+} // namespace
+
+TEST_CASE("self_generated with keep_logits hands out pi's logits with the rows") {
+    positional_bigram m;
+    auto o = opts(2); // blocks of 16 rows
+    o.keep_logits = true;
+    const sr::index_t T = o.seq_len, V = positional_bigram::V;
+    sr::self_generated with(m, o), without(m, opts(2));
+    for (const sr::index_t n : {5, 8, 3, 11, 16}) { // draws inside a block and across block boundaries
+        CAPTURE(n);
+        token_batch rows(n, T), plain(n, T);
+        std::vector<float> logits(static_cast<std::size_t>(n * T * V), -9.f);
+        with.draw(rows.view(), sr::make_view(logits.data(), {n * T, V}));
+        without.draw(plain.view());
+        CHECK(rows.ids == plain.ids); // keeping the logits does not change the rows
+        CHECK(logits == reference_logits(rows));
+    }
+
+    // sharded: each shard's logits are those of its rows
+    for (sr::index_t rank = 0; rank < 3; ++rank) {
+        auto os = o;
+        os.shard = sr::shard_of(o.batch_size, rank, 3);
+        sr::self_generated part(m, os);
+        const sr::index_t n = os.shard->rows();
+        token_batch rows(n, T);
+        std::vector<float> logits(static_cast<std::size_t>(n * T * V));
+        for (int batch = 0; batch < 3; ++batch) {
+            part.draw(rows.view(), sr::make_view(logits.data(), {n * T, V}));
+            CHECK(logits == reference_logits(rows));
+        }
+    }
+
+    // after a restore in the middle of a block, the regenerated block's logits come back
+    sr::self_generated a(m, o), b(m, o);
+    token_batch rows(8, T);
+    std::vector<float> logits(static_cast<std::size_t>(8 * T * V));
+    a.draw(rows.view(), sr::make_view(logits.data(), {8 * T, V}));
+    sr::restore_state_bytes(sr::state_bytes(a), "memory", b);
+    a.draw(rows.view(), sr::make_view(logits.data(), {8 * T, V}));
+    token_batch rows_b(8, T);
+    std::vector<float> logits_b(logits.size());
+    b.draw(rows_b.view(), sr::make_view(logits_b.data(), {8 * T, V}));
+    CHECK(rows_b.ids == rows.ids);
+    CHECK(logits_b == logits);
+
+    // refusals name the argument
+    CHECK_THROWS_WITH(without.draw(rows.view(), sr::make_view(logits.data(), {8 * T, V})),
+                      Catch::Contains("'logits'") && Catch::Contains("keep_logits"));
+    CHECK_THROWS_WITH(a.draw(rows.view(), sr::make_view(logits.data(), {8 * T - 1, V})),
+                      Catch::Contains("'logits'") && Catch::Contains("[rows * seq_len, V] = [48, 5]"));
+    auto huge = o;
+    huge.batch_size = std::int64_t(1) << 40;
+    huge.seq_len = std::int64_t(1) << 20;
+    huge.prompts = {{1}};
+    huge.weights = {};
+    CHECK_THROWS_WITH(sr::self_generated(m, huge), Catch::Contains("'keep_logits'") && Catch::Contains("beyond any allocation"));
+}

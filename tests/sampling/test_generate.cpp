@@ -170,3 +170,98 @@ TEST_CASE("generate: bad input throws invalid_argument", "[sampling]") {
     CHECK_THROWS_WITH(generate(m, std::span<const std::int32_t>(ok), {}, o, temperature{.t = -0.5f}),
                       Catch::Contains("temperature"));
 }
+
+namespace {
+
+// A model whose next-token logits depend on the whole prefix (its length and every token at its
+// position), so that a logit recorded at the wrong position or from the wrong row differs.
+double prefix_logit(double signature, index_t length, index_t v) {
+    return std::sin(0.37 * double(v + 1) * signature + 0.1 * double(length));
+}
+
+struct prefix_model {
+    index_t V = 6;
+    index_t vocab_size() const { return V; }
+    void next_token_logits(strided_view<const std::int32_t, 2> prefixes, strided_view<float, 2> logits) {
+        for (index_t b = 0; b < prefixes.extent(0); ++b) {
+            double sig = 1;
+            for (index_t i = 0; i < prefixes.extent(1); ++i) sig += double(prefixes(b, i) + 1) * double(i + 1) * 0.01;
+            for (index_t v = 0; v < V; ++v) logits(b, v) = float(prefix_logit(sig, prefixes.extent(1), v));
+        }
+    }
+};
+
+// The same model in incremental form (its state: each row's signature and length).
+struct incremental_prefix_model : prefix_model {
+    std::vector<double> sig;
+    std::vector<index_t> len;
+    int steps = 0;
+    void reset(index_t batch) {
+        sig.assign(static_cast<std::size_t>(batch), 1.0);
+        len.assign(static_cast<std::size_t>(batch), 0);
+    }
+    void step(strided_view<const std::int32_t, 1> tokens, strided_view<float, 2> logits) {
+        ++steps;
+        for (index_t b = 0; b < tokens.extent(0); ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            sig[ub] += double(tokens(b) + 1) * double(++len[ub]) * 0.01;
+            for (index_t v = 0; v < V; ++v) logits(b, v) = float(prefix_logit(sig[ub], len[ub], v));
+        }
+    }
+};
+
+// Brute force: the model's logits on prefix tokens[0..t] of every row, one row at a time.
+std::vector<float> teacher_forced_logits(prefix_model m, const std::vector<std::int32_t>& tokens, index_t B, index_t T) {
+    std::vector<float> all(static_cast<std::size_t>(B * T * m.V)), one(static_cast<std::size_t>(m.V));
+    for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < T; ++t) {
+            m.next_token_logits(make_view<const std::int32_t>(tokens.data() + b * T, {1, t + 1}), make_view(one.data(), {1, m.V}));
+            std::copy(one.begin(), one.end(), all.begin() + (b * T + t) * m.V);
+        }
+    return all;
+}
+
+} // namespace
+
+TEST_CASE("generate_with_logits: the tokens of generate and the model's logits at every position", "[sampling]") {
+    constexpr index_t B = 5, T = 7, V = 6;
+    const std::vector<std::vector<std::int32_t>> prompts{{1}, {2, 3}, {0}, {4, 4, 4}, {5, 0}};
+    const auto chain = temperature{.t = 0.8f} | top_k{.k = 4}; // the recorded logits are the raw ones
+    for (const std::int32_t eos : {-1, 2}) {
+        CAPTURE(eos);
+        const generate_options opt{.seed = 5, .eos = eos, .pad = 1};
+        prefix_model full;
+        std::vector<std::int32_t> plain(B * T);
+        generate(full, prompts, opt, make_view(plain.data(), {B, T}), chain);
+
+        std::vector<std::int32_t> tokens(B * T);
+        std::vector<float> logits(B * T * V, -99.f);
+        generate_with_logits(full, prompts, opt, make_view(tokens.data(), {B, T}), make_view(logits.data(), {B * T, V}), chain);
+        CHECK(tokens == plain);
+        CHECK(logits == teacher_forced_logits(full, tokens, B, T));
+
+        incremental_prefix_model inc;
+        std::vector<std::int32_t> inc_tokens(B * T);
+        std::vector<float> inc_logits(B * T * V, -99.f);
+        generate_with_logits(inc, prompts, {.seed = 5, .eos = eos, .pad = 1, .threads = 2}, make_view(inc_tokens.data(), {B, T}),
+                             make_view(inc_logits.data(), {B * T, V}), chain);
+        CHECK(inc.steps == T); // one step per position, the last one included
+        CHECK(inc_tokens == plain);
+        CHECK(inc_logits == logits);
+    }
+
+    // into a transposed view of [B * T, V]
+    prefix_model full;
+    std::vector<std::int32_t> tokens(B * T);
+    std::vector<float> dense(B * T * V), transposed(B * T * V);
+    generate_with_logits(full, prompts, {.seed = 9}, make_view(tokens.data(), {B, T}), make_view(dense.data(), {B * T, V}));
+    generate_with_logits(full, prompts, {.seed = 9}, make_view(tokens.data(), {B, T}),
+                         make_view(transposed.data(), {B * T, V}, {1, B * T}));
+    for (index_t i = 0; i < B * T; ++i)
+        for (index_t v = 0; v < V; ++v) CHECK(transposed[static_cast<std::size_t>(v * B * T + i)] == dense[static_cast<std::size_t>(i * V + v)]);
+
+    // a wrong shape is refused, naming the argument
+    std::vector<float> small(B * (T - 1) * V);
+    CHECK_THROWS_WITH(generate_with_logits(full, prompts, {}, make_view(tokens.data(), {B, T}), make_view(small.data(), {B * (T - 1), V})),
+                      Catch::Contains("out_logits") && Catch::Contains("[B * T, V] = [35, 6]"));
+}

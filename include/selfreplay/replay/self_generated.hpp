@@ -4,6 +4,7 @@
 //! self-generated replay), generated a few batches ahead of use.
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -37,6 +38,10 @@ struct self_generated_options {
     //! Data parallelism: only rows [begin, end) of every global batch of batch_size rows are
     //! generated and handed out (e.g. `shard_of(batch_size, rank, ranks)`); empty: every row.
     std::optional<row_shard> shard{};
+    //! Keep pi's logits of the generated rows (`generate_with_logits`), so that `draw(out, logits)`
+    //! hands them out with the rows: the reference logits of KL replay without a second forward
+    //! pass of pi. Costs buffer_batches * batch_size * seq_len * V logits of memory.
+    bool keep_logits = false;
 };
 
 //! Self-generated replay (Marek et al. 2026, reference code `sample_synthetic_batch`): sequences
@@ -98,6 +103,11 @@ public:
         require(o.weights.empty() || o.weights.size() == o.prompts.size(), "self_generated", "weights",
                 "must be empty or hold one weight per prompt (", o.prompts.size(), "), got ", o.weights.size());
         if (o.shard) detail::require_shard(*o.shard, o.batch_size, "self_generated", "shard");
+        if (o.keep_logits) {
+            const double kept = double(local_block_rows()) * double(o.seq_len) * double(V) * double(sizeof(Logit));
+            require(kept <= double(std::numeric_limits<std::ptrdiff_t>::max() / 2), "self_generated", "keep_logits",
+                    "would keep ", kept, " bytes of logits (buffer_batches * batch_size * seq_len * V), beyond any allocation");
+        }
         split_ = detail::apportioner(o.weights.empty() ? std::vector<double>(o.prompts.size(), 1.0) : o.weights,
                                      "self_generated", "weights");
         credits_at_block_ = split_.credits();
@@ -108,16 +118,29 @@ public:
     //! further batches as needed.
     template <class X>
     void draw(X&& out) {
-        const auto o = detail::token_rows(out, options_.seq_len, "self_generated::draw", "out");
-        const index_t T = options_.seq_len;
-        detail::check(o.extent(0) == 0 || local_block_rows() > 0, "self_generated::draw", "out", [&] {
-            return "asks for " + std::to_string(o.extent(0)) + " rows from a source whose shard holds no row";
+        draw_rows(out, [](index_t) {});
+    }
+
+    //! As `draw(out)`, and writes pi's logits on the rows handed out into `logits` ([n * seq_len, V],
+    //! any mutable tensor of `Logit`): row r * seq_len + t holds the logits pi gave after tokens
+    //! 0..t of row r of `out` (`generate_with_logits`), as the objective's
+    //! `reference_replay_logits` wants them. Needs `options.keep_logits`.
+    template <class X, class L>
+    void draw(X&& out, L&& logits) {
+        constexpr std::string_view where = "self_generated::draw";
+        require(options_.keep_logits, where, "logits", "needs a source made with options.keep_logits = true");
+        auto lv = view<2>(logits);
+        static_assert(std::is_same_v<typename decltype(lv)::element_type, Logit>,
+                      "selfreplay::self_generated::draw: logits must be a mutable tensor of the source's Logit type");
+        const index_t T = options_.seq_len, V = static_cast<index_t>(model_->vocab_size());
+        const index_t n = detail::token_rows(out, T, where, "out").extent(0);
+        require(lv.extent(0) == n * T && lv.extent(1) == V, where, "logits", "has shape [", lv.extent(0), ", ",
+                lv.extent(1), "], expected [rows * seq_len, V] = [", n * T, ", ", V, "]");
+        draw_rows(out, [&](index_t r) {
+            const Logit* src = logits_.data() + used_ * T * V;
+            for (index_t t = 0; t < T; ++t)
+                for (index_t v = 0; v < V; ++v) lv(r * T + t, v) = src[t * V + v];
         });
-        for (index_t r = 0; r < o.extent(0); ++r) {
-            while (!valid_ || used_ == local_block_rows()) next_block();
-            detail::copy_row_in(block_.data() + used_ * T, o, r);
-            ++used_;
-        }
     }
 
     index_t seq_len() const noexcept { return options_.seq_len; }       //!< T
@@ -202,6 +225,36 @@ public:
     void restore(state_reader& r) { commit(stage(r)); }
 
 private:
+    //! Hands out rows into `out`, generating blocks as needed; `also(r)` runs for row r of `out`
+    //! before the block position moves past it.
+    template <class X, class F>
+    void draw_rows(X& out, F&& also) {
+        const auto o = detail::token_rows(out, options_.seq_len, "self_generated::draw", "out");
+        const index_t T = options_.seq_len;
+        detail::check(o.extent(0) == 0 || local_block_rows() > 0, "self_generated::draw", "out", [&] {
+            return "asks for " + std::to_string(o.extent(0)) + " rows from a source whose shard holds no row";
+        });
+        for (index_t r = 0; r < o.extent(0); ++r) {
+            while (!valid_ || used_ == local_block_rows()) next_block();
+            detail::copy_row_in(block_.data() + used_ * T, o, r);
+            also(r);
+            ++used_;
+        }
+    }
+
+    //! `generate` (or `generate_with_logits` into `logits` [rows * T, V]) of `prompts` into `tokens`.
+    void generate_rows(const std::vector<std::vector<std::int32_t>>& prompts, std::uint64_t first_row,
+                       model_token_t<Model, Logit>* tokens, Logit* logits) {
+        const auto n = static_cast<index_t>(prompts.size());
+        const index_t T = options_.seq_len;
+        const generate_options g{.seed = options_.seed, .first_row = first_row, .threads = options_.threads};
+        if (logits)
+            generate_with_logits<Logit>(*model_, prompts, g, make_view(tokens, {n, T}),
+                                        make_view(logits, {n * T, static_cast<index_t>(model_->vocab_size())}), chain_, draw_);
+        else
+            generate<Logit>(*model_, prompts, g, make_view(tokens, {n, T}), chain_, draw_);
+    }
+
     index_t block_rows() const noexcept { return options_.batch_size * options_.buffer_batches; }
     row_shard shard() const noexcept { return options_.shard.value_or(row_shard{0, options_.batch_size}); }
     //! Rows of a block this source hands out (all of them unless sharded).
@@ -230,17 +283,16 @@ private:
                     if (row >= part.begin && row < part.end) prompts.push_back(options_.prompts[p]);
         }
         block_.assign(static_cast<std::size_t>(n * T), 0);
+        const index_t V = static_cast<index_t>(model_->vocab_size());
+        if (options_.keep_logits) logits_.resize(static_cast<std::size_t>(n * T * V));
+        Logit* const logits = options_.keep_logits ? logits_.data() : nullptr;
         if (m == B) {
-            generate<Logit>(*model_, prompts,
-                            generate_options{.seed = options_.seed, .first_row = block_start_, .threads = options_.threads},
-                            make_view(block_.data(), {n, T}), chain_, draw_);
+            generate_rows(prompts, block_start_, block_.data(), logits);
         } else if (m > 0) { // one call per batch: the shard's rows of batch j are global rows j*B + [begin, end)
             for (index_t j = 0; j < k; ++j) {
                 const std::vector<std::vector<std::int32_t>> batch(prompts.begin() + j * m, prompts.begin() + (j + 1) * m);
-                const auto first = block_start_ + static_cast<std::uint64_t>(j * B + part.begin);
-                generate<Logit>(*model_, batch,
-                                generate_options{.seed = options_.seed, .first_row = first, .threads = options_.threads},
-                                make_view(block_.data() + j * m * T, {m, T}), chain_, draw_);
+                generate_rows(batch, block_start_ + static_cast<std::uint64_t>(j * B + part.begin), block_.data() + j * m * T,
+                              logits ? logits + j * m * T * V : nullptr);
             }
         }
         ++generate_calls_;
@@ -257,6 +309,7 @@ private:
     detail::apportioner split_;
     std::vector<double> credits_at_block_;
     std::vector<model_token_t<Model, Logit>> block_; // ids of the type the model takes
+    std::vector<Logit> logits_;                       // with keep_logits: pi's logits on block_, [rows * T, V]
     std::uint64_t block_start_ = 0; // global index of the block's first row
     index_t used_ = 0;              // rows of the block handed out
     bool valid_ = false;            // block_ holds the block starting at block_start_

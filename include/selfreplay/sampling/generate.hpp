@@ -33,9 +33,20 @@ struct generate_options {
 
 namespace sampling_detail {
 
-template <class Logit, class Model, class PromptId, class Out, class Chain, class Draw>
+//! Writes logits [B, V] (row b of `logits`) into rows b * T + position of `out` ([B * T, V]).
+template <class Logit, class Out>
+void record_logits(const std::vector<Logit>& logits, index_t B, index_t T, index_t position, Out& out) {
+    const index_t V = out.extent(1);
+    for (index_t b = 0; b < B; ++b)
+        for (index_t v = 0; v < V; ++v) out(b * T + position, v) = logits[static_cast<std::size_t>(b * V + v)];
+}
+
+//! `generate`, and with `Record` = true also the model's raw logits at every position into
+//! `out_logits` ([B * T, V]; see `generate_with_logits`).
+template <class Logit, bool Record, class Model, class PromptId, class Out, class LogitsOut, class Chain, class Draw>
 void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& prompts,
-                   const generate_options& opt, Out&& out_tokens, const Chain& chain, const Draw& draw) {
+                   const generate_options& opt, Out&& out_tokens, LogitsOut&& out_logits, const Chain& chain,
+                   const Draw& draw) {
     static_assert(language_model<Model, Logit>,
                   "selfreplay::generate: the model does not model selfreplay::language_model "
                   "(vocab_size() and next_token_logits(prefixes [B, L], logits [B, V]))");
@@ -61,6 +72,18 @@ void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& p
         require(opt.pad >= 0 && opt.pad < V, where, "options.pad",
                 "is ", opt.pad, ", outside the vocabulary [0, ", V, ")");
     }
+    [[maybe_unused]] auto rec = [&] {
+        if constexpr (Record) {
+            auto r = view<2>(out_logits);
+            static_assert(std::is_same_v<typename decltype(r)::element_type, Logit>,
+                          "selfreplay::generate_with_logits: out_logits must be a mutable tensor of the model's Logit type");
+            require(r.extent(0) == B * T && r.extent(1) == V, where, "out_logits", "has shape [", r.extent(0), ", ",
+                    r.extent(1), "], expected [B * T, V] = [", B * T, ", ", V, "]");
+            return r;
+        } else {
+            return 0;
+        }
+    }();
     if (B == 0) return;
     std::vector<Id> buf(static_cast<std::size_t>(B * T));
     std::vector<index_t> len(static_cast<std::size_t>(B));
@@ -122,19 +145,24 @@ void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& p
     };
     auto all_done = [&] { return std::all_of(done.begin(), done.end(), [](unsigned char d) { return d != 0; }); };
 
+    // Recording runs the model over every position (T - 1 included, which no sample needs) and
+    // does not stop when every row has ended.
+    const auto go_on = [&](index_t pos) { return pos < T ? Record || !all_done() : Record && pos == T; };
     if constexpr (incremental_language_model_over<Model, Logit, Id>) {
         model.reset(B);
         std::vector<Id> step_tokens(static_cast<std::size_t>(B));
-        for (index_t pos = 1; pos < T && !all_done(); ++pos) {
+        for (index_t pos = 1; go_on(pos); ++pos) {
             for (index_t b = 0; b < B; ++b) step_tokens[static_cast<std::size_t>(b)] = buf[static_cast<std::size_t>(b * T + pos - 1)];
             model.step(make_view<const Id>(step_tokens.data(), {B}), logits_view);
-            if (pos >= lmin) sample_step(pos);
+            if constexpr (Record) record_logits(logits, B, T, pos - 1, rec);
+            if (pos >= lmin && pos < T) sample_step(pos);
         }
     } else {
-        for (index_t pos = lmin; pos < T && !all_done(); ++pos) {
+        for (index_t pos = Record ? 1 : lmin; go_on(pos); ++pos) {
             const strided_view<const Id, 2> prefixes(buf.data(), {B, pos}, {T, 1});
             model.next_token_logits(prefixes, logits_view);
-            sample_step(pos);
+            if constexpr (Record) record_logits(logits, B, T, pos - 1, rec);
+            if (pos >= lmin && pos < T) sample_step(pos);
         }
     }
     for (index_t b = 0; b < B; ++b)
@@ -163,7 +191,7 @@ void generate(Model& model, std::span<const std::int32_t> first_tokens, const ge
     std::vector<std::span<const std::int32_t>> p;
     p.reserve(first_tokens.size());
     for (std::size_t b = 0; b < first_tokens.size(); ++b) p.emplace_back(first_tokens.data() + b, 1);
-    sampling_detail::generate_impl<Logit>(model, p, options, std::forward<Out>(out_tokens), chain, draw);
+    sampling_detail::generate_impl<Logit, false>(model, p, options, std::forward<Out>(out_tokens), 0, chain, draw);
 }
 
 //! As above with int64 first tokens.
@@ -173,7 +201,7 @@ void generate(Model& model, std::span<const std::int64_t> first_tokens, const ge
     std::vector<std::span<const std::int64_t>> p;
     p.reserve(first_tokens.size());
     for (std::size_t b = 0; b < first_tokens.size(); ++b) p.emplace_back(first_tokens.data() + b, 1);
-    sampling_detail::generate_impl<Logit>(model, p, options, std::forward<Out>(out_tokens), chain, draw);
+    sampling_detail::generate_impl<Logit, false>(model, p, options, std::forward<Out>(out_tokens), 0, chain, draw);
 }
 
 //! As above with prompts of any (different) lengths: row b starts with `prompts[b]` (int32 or
@@ -183,7 +211,27 @@ template <class Logit = float, class Model, class Id, class Out, class Chain = n
 void generate(Model& model, const std::vector<std::vector<Id>>& prompts, const generate_options& options,
               Out&& out_tokens, const Chain& chain = {}, const Draw& draw = {}) {
     std::vector<std::span<const Id>> p(prompts.begin(), prompts.end());
-    sampling_detail::generate_impl<Logit>(model, p, options, std::forward<Out>(out_tokens), chain, draw);
+    sampling_detail::generate_impl<Logit, false>(model, p, options, std::forward<Out>(out_tokens), 0, chain, draw);
+}
+
+//! `generate` that also returns the model's raw next-token logits (before `chain`; Hugging Face's
+//! `output_logits`): row b * T + t of `out_logits` ([B * T, V], any mutable `tensor` of `Logit`)
+//! receives the logits the model gives after tokens 0..t of row b, for every t in [0, T), the
+//! prompt positions and the last one (which no sample needs) included, and also after a row's eos
+//! (on its padding). These are pi's logits on the generated rows as a teacher-forced forward pass
+//! would give them (up to the model's own rounding between its incremental and full forms), laid
+//! out as the objective's `reference_replay_logits`; the tokens equal `generate`'s. The model is
+//! run over every position: one `step` (or `next_token_logits` call, from prefix length 1) more
+//! than `generate` when no eos ends the rows early. Throws as `generate` does, and for
+//! `out_logits` of another shape.
+template <class Logit = float, class Model, class Id, class Out, class LogitsOut, class Chain = no_processing,
+          class Draw = categorical>
+    requires token_id<Id>
+void generate_with_logits(Model& model, const std::vector<std::vector<Id>>& prompts, const generate_options& options,
+                          Out&& out_tokens, LogitsOut&& out_logits, const Chain& chain = {}, const Draw& draw = {}) {
+    std::vector<std::span<const Id>> p(prompts.begin(), prompts.end());
+    sampling_detail::generate_impl<Logit, true>(model, p, options, std::forward<Out>(out_tokens),
+                                                std::forward<LogitsOut>(out_logits), chain, draw);
 }
 
 } // namespace selfreplay
