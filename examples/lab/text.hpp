@@ -42,6 +42,7 @@
 #include <selfreplay/schedules/cosine.hpp>
 
 #include "checkpoint.hpp"
+#include "cli.hpp"
 #include "data_parallel.hpp"
 #include "lm_adapter.hpp"
 #include "model.hpp"
@@ -421,7 +422,7 @@ inline void pretrain(transformer& model, const text_options& o, const corpus& en
 // ---------------------------------------------------------------------------------------------
 // command line, reports
 
-inline const char* text_usage = R"(usage: selfreplay-lab text [flags]
+inline const char* text_description = R"(selfreplay-lab text [flags]
 
 English -> Spanish finetuning at character level (docs/lab.md, "Text experiment"). Pretrains a
 tiny transformer on English, then finetunes it on Spanish with: no replay at a high and at a low
@@ -429,78 +430,9 @@ learning rate, real replay (stored English text) and self-generated replay (samp
 pretrained model prompted with the English id), each with next-token (ntp_pre) and KL (kl_pre)
 replay; then runs a learning-rate sweep without replay and a replay-fraction sweep (self-generated,
 `replace`) at the high learning rate to a target Spanish loss. Writes <out>/text.json and
-<out>/text.svg (forgetting vs steps to the target).
+<out>/text.svg (forgetting vs steps to the target).)";
 
-flags (defaults in brackets):
-  --english FILE      English text (strfile fortunes or plain text); repeat for several files
-                      [Debian fortunes: fortunes literature humorists wisdom people politics science work]
-  --spanish FILE      Spanish text; repeat for several [every /usr/share/games/fortunes/es/*.fortunes]
-  --seed N            random seed of initialisation, data order and sampling [1]
-  --seq-len N         sequence length T, the dataset-id token included [48]
-  --batch N           training sequences per step [32]
-  --replay-batch N    replay sequences per step for ntp_pre / kl_pre [32]
-  --buffer-batches N  self-generated replay batches sampled from pi at a time [8]
-  --pretrain-steps N  English pretraining steps (warm-up + cosine) [800]
-  --pretrain-lr X     peak pretraining learning rate [0.003]
-  --steps N           finetuning steps of the strategy comparison [200]
-  --lr-high X         high finetuning learning rate [0.003]
-  --lr-low X          low finetuning learning rate [0.0003]
-  --warmup N          finetuning warm-up steps [20]
-  --weight-decay X    AdamW decoupled weight decay [0.02]
-  --c X               replay coefficient of ntp_pre / kl_pre [10]
-  --lr-sweep LIST     no-replay learning rates, as multiples of --lr-high [1,0.3,0.1,0.03]
-  --fraction-sweep L  self-generated replace fractions at --lr-high [0.125,0.25,0.5]
-  --sweep-max-steps N step cap of the runs to the target [800]
-  --target X          target Spanish loss of the sweeps, nats/char; 0 = auto [0]
-  --target-progress X auto target: share of the drop in Spanish loss that no replay at
-                      --lr-high reaches in --steps steps [0.8]
-  --eval-every N      evaluate every N steps [25]
-  --eval-size N       held-out sequences per language [128]
-  --valid-fraction X  share of entries held out [0.1]
-  --min-char-count N  characters rarer than this map to UNK [20]
-  --width N, --layers N, --heads N, --ff N   transformer shape [48, 2, 4, 192]
-  --threads N         threads: pretraining splits each batch into two shards (data parallel),
-                      finetuning trains that many runs at once; results do not depend on it [2]
-  --out DIR           output directory [results]
-  --tiny              smoke-test sizes (seconds; first flag, later flags override it)
-  --checkpoint DIR    checkpoint pretraining and every finetuning run into DIR every
-                      --checkpoint-every steps (docs/lab.md) [none]
-  --checkpoint-every N  training steps between checkpoints [100]
-  --resume            continue from the checkpoints in DIR (same flags); results equal an
-                      uninterrupted run's bit for bit
-  --quiet             no progress lines
-  -h, --help          this text
-)";
-
-struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-inline long parse_int(const std::string& flag, const std::string& v, long lo, long hi) {
-    char* end = nullptr;
-    errno = 0;
-    const long x = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno != 0) throw usage_error(flag + " expects an integer, got '" + v + "'");
-    if (x < lo || x > hi) throw usage_error(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v);
-    return x;
-}
-
-inline double parse_real(const std::string& flag, const std::string& v, double lo, double hi) {
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || !(x >= lo && x <= hi))
-        throw usage_error(flag + " expects a number in [" + fixed(lo, 6) + ", " + fixed(hi, 6) + "], got '" + v + "'");
-    return x;
-}
-
-inline std::vector<double> parse_list(const std::string& flag, const std::string& v, double lo, double hi) {
-    std::vector<double> out;
-    std::stringstream ss(v);
-    for (std::string s; std::getline(ss, s, ',');) out.push_back(parse_real(flag, s, lo, hi));
-    if (out.empty()) throw usage_error(flag + " needs at least one value");
-    return out;
-}
-
+//! Smoke-test sizes (`--tiny`): seconds instead of a minute.
 inline void apply_tiny(text_options& o) {
     o.tiny = true;
     o.seq_len = 16;
@@ -521,67 +453,63 @@ inline void apply_tiny(text_options& o) {
     o.model.ff = 32;
 }
 
-//! Parses `args` (after the `text` word). Throws usage_error.
-inline std::optional<text_options> parse_text_args(const std::vector<std::string>& args) {
-    text_options o;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& f = args[i];
-        if (f == "-h" || f == "--help") {
-            std::cout << text_usage;
-            return std::nullopt;
-        }
-        if (f == "--quiet") {
-            o.quiet = true;
-            continue;
-        }
-        if (f == "--tiny") {
-            apply_tiny(o);
-            continue;
-        }
-        if (f == "--resume") {
-            o.checkpoints.resume = true;
-            continue;
-        }
-        if (f.rfind("--", 0) != 0) throw usage_error("unexpected argument '" + f + "'");
-        if (i + 1 >= args.size()) throw usage_error(f + " needs a value");
-        const std::string v = args[++i];
-        if (f == "--english") o.english.push_back(v);
-        else if (f == "--spanish") o.spanish.push_back(v);
-        else if (f == "--seed") o.seed = std::uint64_t(parse_int(f, v, 0, 1L << 62));
-        else if (f == "--seq-len") o.seq_len = int(parse_int(f, v, 2, 4096));
-        else if (f == "--batch") o.batch = int(parse_int(f, v, 1, 65536));
-        else if (f == "--replay-batch") o.replay_batch = int(parse_int(f, v, 1, 65536));
-        else if (f == "--buffer-batches") o.buffer_batches = int(parse_int(f, v, 1, 1024));
-        else if (f == "--pretrain-steps") o.pretrain_steps = int(parse_int(f, v, 1, 10000000));
-        else if (f == "--pretrain-lr") o.pretrain_lr = float(parse_real(f, v, 1e-9, 10));
-        else if (f == "--steps") o.steps = int(parse_int(f, v, 1, 10000000));
-        else if (f == "--lr-high") o.lr_high = float(parse_real(f, v, 1e-9, 10));
-        else if (f == "--lr-low") o.lr_low = float(parse_real(f, v, 1e-9, 10));
-        else if (f == "--warmup") o.warmup = int(parse_int(f, v, 0, 10000000));
-        else if (f == "--weight-decay") o.weight_decay = float(parse_real(f, v, 0, 10));
-        else if (f == "--c") o.c = float(parse_real(f, v, 0, 1e6));
-        else if (f == "--lr-sweep") o.lr_sweep = parse_list(f, v, 1e-6, 100);
-        else if (f == "--fraction-sweep") o.fraction_sweep = parse_list(f, v, 1e-6, 1);
-        else if (f == "--sweep-max-steps") o.sweep_max_steps = int(parse_int(f, v, 1, 10000000));
-        else if (f == "--target") o.target = parse_real(f, v, 0, 1e3);
-        else if (f == "--target-progress") o.target_progress = parse_real(f, v, 0.01, 1);
-        else if (f == "--eval-every") o.eval_every = int(parse_int(f, v, 1, 10000000));
-        else if (f == "--eval-size") o.eval_size = int(parse_int(f, v, 1, 1000000));
-        else if (f == "--valid-fraction") o.valid_fraction = parse_real(f, v, 0.001, 0.9);
-        else if (f == "--min-char-count") o.min_char_count = parse_int(f, v, 1, 1L << 40);
-        else if (f == "--width") o.model.width = int(parse_int(f, v, 1, 4096));
-        else if (f == "--layers") o.model.layers = int(parse_int(f, v, 1, 64));
-        else if (f == "--heads") o.model.heads = int(parse_int(f, v, 1, 256));
-        else if (f == "--ff") o.model.ff = int(parse_int(f, v, 1, 65536));
-        else if (f == "--threads") o.threads = int(parse_int(f, v, 1, 256));
-        else if (f == "--out") o.out = v;
-        else if (f == "--checkpoint") o.checkpoints.dir = v;
-        else if (f == "--checkpoint-every") o.checkpoints.every = parse_int(f, v, 1, 1L << 40);
-        else throw usage_error("unknown flag '" + f + "'");
+//! Parses the text mode's command line (`argv[0]` is the word "text") into `o`; returns an exit
+//! code when the program must stop (--help, a bad flag).
+inline std::optional<int> parse_text_args(int argc, const char* const* argv, text_options& o) {
+    using cli::ranged;
+    for (int i = 1; i < argc; ++i)  // --tiny sets the sizes that any other flag then overrides
+        if (std::string(argv[i]) == "--tiny") apply_tiny(o);
+    CLI::App app(text_description, "selfreplay-lab text");
+    app.add_option("--english", o.english,
+                   "English text (strfile fortunes or plain text); repeat for several files [Debian fortunes: fortunes "
+                   "literature humorists wisdom people politics science work]");
+    app.add_option("--spanish", o.spanish, "Spanish text; repeat for several [every /usr/share/games/fortunes/es/*.fortunes]");
+    ranged<std::uint64_t>(app, "--seed", o.seed, 0, std::uint64_t(1) << 62, "random seed of initialisation, data order and sampling");
+    ranged(app, "--seq-len", o.seq_len, 2, 4096, "sequence length T, the dataset-id token included");
+    ranged(app, "--batch", o.batch, 1, 65536, "training sequences per step");
+    ranged(app, "--replay-batch", o.replay_batch, 1, 65536, "replay sequences per step for ntp_pre / kl_pre");
+    ranged(app, "--buffer-batches", o.buffer_batches, 1, 1024, "self-generated replay batches sampled from pi at a time");
+    ranged(app, "--pretrain-steps", o.pretrain_steps, 1, 10000000, "English pretraining steps (warm-up + cosine)");
+    ranged(app, "--pretrain-lr", o.pretrain_lr, 1e-9f, 10.f, "peak pretraining learning rate");
+    ranged(app, "--steps", o.steps, 1, 10000000, "finetuning steps of the strategy comparison");
+    ranged(app, "--lr-high", o.lr_high, 1e-9f, 10.f, "high finetuning learning rate");
+    ranged(app, "--lr-low", o.lr_low, 1e-9f, 10.f, "low finetuning learning rate");
+    ranged(app, "--warmup", o.warmup, 0, 10000000, "finetuning warm-up steps");
+    ranged(app, "--weight-decay", o.weight_decay, 0.f, 10.f, "AdamW decoupled weight decay");
+    ranged(app, "--c", o.c, 0.f, 1e6f, "replay coefficient of ntp_pre / kl_pre");
+    cli::ranged_list(app, "--lr-sweep", o.lr_sweep, 1e-6, 100.0, "no-replay learning rates, as multiples of --lr-high");
+    cli::ranged_list(app, "--fraction-sweep", o.fraction_sweep, 1e-6, 1.0, "self-generated replace fractions at --lr-high");
+    ranged(app, "--sweep-max-steps", o.sweep_max_steps, 1, 10000000, "step cap of the runs to the target");
+    ranged(app, "--target", o.target, 0.0, 1e3, "target Spanish loss of the sweeps, nats/char; 0 = auto");
+    ranged(app, "--target-progress", o.target_progress, 0.01, 1.0,
+           "auto target: share of the drop in Spanish loss that no replay at --lr-high reaches in --steps steps");
+    ranged(app, "--eval-every", o.eval_every, 1, 10000000, "evaluate every N steps");
+    ranged(app, "--eval-size", o.eval_size, 1, 1000000, "held-out sequences per language");
+    ranged(app, "--valid-fraction", o.valid_fraction, 0.001, 0.9, "share of entries held out");
+    ranged(app, "--min-char-count", o.min_char_count, 1L, 1L << 40, "characters rarer than this map to UNK");
+    ranged(app, "--width", o.model.width, 1, 4096, "transformer width");
+    ranged(app, "--layers", o.model.layers, 1, 64, "transformer blocks");
+    ranged(app, "--heads", o.model.heads, 1, 256, "attention heads");
+    ranged(app, "--ff", o.model.ff, 1, 65536, "MLP hidden width");
+    ranged(app, "--threads", o.threads, 1, 256,
+           "threads: pretraining splits each batch into two shards (data parallel), finetuning trains that many runs at "
+           "once; results do not depend on it");
+    app.add_option("--out", o.out, "output directory")->capture_default_str();
+    app.add_flag("--tiny", o.tiny, "smoke-test sizes (seconds); any other flag overrides them");
+    app.add_option("--checkpoint", o.checkpoints.dir,
+                   "checkpoint pretraining and every finetuning run into this directory every --checkpoint-every steps "
+                   "(docs/lab.md)");
+    ranged(app, "--checkpoint-every", o.checkpoints.every, 1L, 1L << 40, "training steps between checkpoints");
+    app.add_flag("--resume", o.checkpoints.resume,
+                 "continue from the checkpoints in --checkpoint (same flags); results equal an uninterrupted run's bit for bit");
+    app.add_flag("--quiet", o.quiet, "no progress lines");
+    if (const auto stop = cli::parse(app, argc, argv)) return stop;
+    if (o.model.width % o.model.heads != 0) {
+        std::cerr << "selfreplay-lab text: --width " << o.model.width << " is not divisible by --heads " << o.model.heads
+                  << "\n(try selfreplay-lab text --help)\n";
+        return 2;
     }
-    if (o.model.width % o.model.heads != 0)
-        throw usage_error("--width " + std::to_string(o.model.width) + " is not divisible by --heads " + std::to_string(o.model.heads));
-    return o;
+    return std::nullopt;
 }
 
 //! JSON string literal of `s` (RFC 8259 escapes).
@@ -742,15 +670,8 @@ inline std::string files_json(const std::vector<std::string>& files) {
 //! `selfreplay-lab text ...`: `argv[0]` is the word "text". Returns the process exit code
 //! (0 success, 1 run-time failure, 2 bad command line).
 inline int run_text(int argc, char** argv) {
-    std::optional<text_options> parsed;
-    try {
-        parsed = parse_text_args(std::vector<std::string>(argv + 1, argv + argc));
-    } catch (const usage_error& e) {
-        std::cerr << "selfreplay-lab text: " << e.what() << "\n(try selfreplay-lab text --help)\n";
-        return 2;
-    }
-    if (!parsed) return 0;
-    text_options o = *parsed;
+    text_options o;
+    if (const auto stop = parse_text_args(argc, argv, o)) return *stop;
     try {
         const auto t0 = std::chrono::steady_clock::now();
         std::mutex io;

@@ -2,8 +2,8 @@
 # Sourced, not run.
 
 # The Debian 12 packages every build needs (compiler, CMake, Eigen, xtensor, Boost, Catch2, benchmark;
-# python3 runs benchmarks/compare-peers, which ctest smoke-tests).
-SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-dev catch2 libbenchmark-dev python3)
+# python3 runs benchmarks/compare-peers, which ctest smoke-tests; CLI11 parses the lab's command line).
+SELFREPLAY_BUILD_PACKAGES=(g++ cmake make libeigen3-dev libxtensor-dev libboost-dev catch2 libbenchmark-dev python3 libcli11-dev)
 
 # The libtorch adapter's tests and examples/torch_lab (scripts/test, scripts/lab torch): libtorch-dev
 # (~825 MB, ~2 min to install), OpenBLAS in place of the reference BLAS that libtorch would
