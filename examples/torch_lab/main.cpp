@@ -26,6 +26,7 @@
 
 #include <torch/torch.h>
 
+#include "../lab/cli.hpp"
 #include "../lab/text_data.hpp"
 #include "model.hpp"
 
@@ -46,57 +47,33 @@ struct options {
     std::string out = "results";
 };
 
-const char* usage = R"(usage: selfreplay-torch-lab [flags]
-
-The lab's text experiment trained by libtorch: pretrain a decoder-only transformer on English
-fortunes, finetune on Spanish with no replay, self-generated ntp_pre and self-generated kl_pre.
-
-flags (defaults in brackets):
-  --width N --depth N --heads N   transformer size [64, 2, 4]
-  --seq-len N                     T, dataset id included [48]
-  --batch N --replay-batch N      sequences per step [32, 32]
-  --pretrain-steps N --steps N    pretraining and finetuning steps [600, 200]
-  --pretrain-lr X --lr X --c X    learning rates and replay coefficient [3e-3, 3e-3, 10]
-  --threads N                     torch intra-op threads [2]
-  --seed N --out DIR              [1, results]
-)";
-
-options parse(int argc, char** argv) {
-    options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "-h" || a == "--help") {
-            std::cout << usage;
-            std::exit(0);
-        }
-        if (i + 1 >= argc) throw std::invalid_argument("flag " + a + " needs a value");
-        const std::string v = argv[++i];
-        auto num = [&](double lo, double hi) {
-            std::size_t used = 0;
-            const double x = std::stod(v, &used);
-            if (used != v.size() || !(x >= lo && x <= hi))
-                throw std::invalid_argument("flag " + a + ": '" + v + "' is not a number in [" + std::to_string(lo) + ", " +
-                                            std::to_string(hi) + "]");
-            return x;
-        };
-        if (a == "--width") o.width = std::int64_t(num(1, 4096));
-        else if (a == "--depth") o.depth = std::int64_t(num(1, 64));
-        else if (a == "--heads") o.heads = std::int64_t(num(1, 64));
-        else if (a == "--seq-len") o.seq_len = int(num(2, 1024));
-        else if (a == "--batch") o.batch = int(num(1, 4096));
-        else if (a == "--replay-batch") o.replay_batch = int(num(1, 4096));
-        else if (a == "--pretrain-steps") o.pretrain_steps = int(num(0, 1e7));
-        else if (a == "--steps") o.steps = int(num(1, 1e7));
-        else if (a == "--pretrain-lr") o.pretrain_lr = num(0, 1);
-        else if (a == "--lr") o.lr = num(0, 1);
-        else if (a == "--c") o.c = num(0, 1e6);
-        else if (a == "--threads") o.threads = int(num(1, 256));
-        else if (a == "--seed") o.seed = std::uint64_t(num(0, 1e18));
-        else if (a == "--out") o.out = v;
-        else throw std::invalid_argument("unknown flag " + a + " (try --help)");
+//! Parses the command line into `o`; returns an exit code when the program must stop (--help, a
+//! bad flag: CLI11 names it).
+std::optional<int> parse(int argc, char** argv, options& o) {
+    using lab::cli::ranged;
+    CLI::App app("The lab's text experiment trained by libtorch: pretrain a decoder-only transformer on English\n"
+                 "fortunes, finetune on Spanish with no replay, self-generated ntp_pre and self-generated kl_pre.",
+                 "selfreplay-torch-lab");
+    ranged<std::int64_t>(app, "--width", o.width, 1, 4096, "transformer width");
+    ranged<std::int64_t>(app, "--depth", o.depth, 1, 64, "transformer blocks");
+    ranged<std::int64_t>(app, "--heads", o.heads, 1, 64, "attention heads");
+    ranged(app, "--seq-len", o.seq_len, 2, 1024, "T, dataset id included");
+    ranged(app, "--batch", o.batch, 1, 4096, "training sequences per step");
+    ranged(app, "--replay-batch", o.replay_batch, 1, 4096, "replay sequences per step");
+    ranged(app, "--pretrain-steps", o.pretrain_steps, 0, 10000000, "English pretraining steps");
+    ranged(app, "--steps", o.steps, 1, 10000000, "Spanish finetuning steps");
+    ranged(app, "--pretrain-lr", o.pretrain_lr, 0.0, 1.0, "pretraining learning rate");
+    ranged(app, "--lr", o.lr, 0.0, 1.0, "finetuning learning rate");
+    ranged(app, "--c", o.c, 0.0, 1e6, "replay coefficient");
+    ranged(app, "--threads", o.threads, 1, 256, "torch intra-op threads");
+    ranged<std::uint64_t>(app, "--seed", o.seed, 0, std::uint64_t(1) << 62, "random seed");
+    app.add_option("--out", o.out, "output directory")->capture_default_str();
+    if (const auto stop = lab::cli::parse(app, argc, argv)) return stop;
+    if (o.width % o.heads != 0) {
+        std::cerr << "selfreplay-torch-lab: --width must be a multiple of --heads\n";
+        return 2;
     }
-    if (o.width % o.heads != 0) throw std::invalid_argument("--width must be a multiple of --heads");
-    return o;
+    return std::nullopt;
 }
 
 std::string fixed(double v, int prec = 4) {
@@ -404,12 +381,7 @@ int run(const options& o) {
 
 int main(int argc, char** argv) {
     options o;
-    try {
-        o = parse(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "selfreplay-torch-lab: " << e.what() << "\n";
-        return 2;
-    }
+    if (const auto stop = parse(argc, argv, o)) return *stop;
     try {
         return run(o);
     } catch (const std::exception& e) {
