@@ -4,7 +4,9 @@
 //! lists of policy types, and `for_each_strategy` over the product of lists of policy values,
 //! instantiating one `strategy` per combination.
 
+#include <boost/hana/all_of.hpp>
 #include <boost/hana/at.hpp>
+#include <boost/hana/bool.hpp>
 #include <boost/hana/cartesian_product.hpp>
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/length.hpp>
@@ -13,6 +15,7 @@
 #include <boost/hana/unpack.hpp>
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "selfreplay/compose/strategy.hpp"
@@ -28,7 +31,17 @@ namespace selfreplay {
 template <class F, class... Axes>
 constexpr void for_each_combination_impl(F&& f, const Axes&... axes) {
     const auto product = boost::hana::cartesian_product(boost::hana::make_tuple(axes...));
-    boost::hana::for_each(product, [&](const auto& combination) { boost::hana::unpack(combination, f); });
+    constexpr bool callable = decltype(boost::hana::all_of(product, [](const auto& combination) {
+        return boost::hana::unpack(combination, [](const auto&... t) {
+            return boost::hana::bool_c<std::is_invocable_v<F&, decltype(t)...>>;
+        });
+    }))::value;
+    if constexpr (!callable)
+        static_assert(detail::always_false<F>,
+                      "selfreplay::for_each_combination: argument 'f' (the callback, last) cannot be called with "
+                      "one boost::hana::type_c per axis (f(auto source, auto mixer, ...))");
+    else
+        boost::hana::for_each(product, [&](const auto& combination) { boost::hana::unpack(combination, f); });
 }
 
 //! See above: `for_each_combination(axis_1, ..., axis_n, f)` with the callback last.

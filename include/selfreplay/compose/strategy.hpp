@@ -51,10 +51,11 @@ constexpr S default_schedule() {
 template <class Source, class Mixer, class Schedule = constant, class... Metrics>
 struct strategy {
     static_assert(replay_source<std::remove_reference_t<Source>>,
-                  "selfreplay::strategy: Source does not model selfreplay::replay_source "
-                  "(members seq_len() and draw(token_batch_view))");
-    static_assert(replay_mixer<Mixer>, "selfreplay::strategy: Mixer does not model selfreplay::replay_mixer");
-    static_assert(schedule<Schedule>, "selfreplay::strategy: Schedule does not model selfreplay::schedule");
+                  "selfreplay::strategy: argument 'source' does not model selfreplay::replay_source " SELFREPLAY_SOURCE_HINT);
+    static_assert(replay_mixer<Mixer>,
+                  "selfreplay::strategy: argument 'mixer' does not model selfreplay::replay_mixer " SELFREPLAY_MIXER_HINT);
+    static_assert(schedule<Schedule>,
+                  "selfreplay::strategy: argument 'schedule' does not model selfreplay::schedule " SELFREPLAY_SCHEDULE_HINT);
 
     using source_type = Source;     //!< the replay source policy
     using mixer_type = Mixer;       //!< the replay mixer policy

@@ -114,6 +114,16 @@ public:
         count_ += v.size();
     }
 
+    //! Any other argument of `add`: stops compilation with one sentence naming the concept and the
+    //! argument (instead of a list of overloads that do not match).
+    template <class X>
+        requires(!tensor<X> && !std::is_convertible_v<const X&, double>)
+    void add(const X&) {
+        static_assert(detail::always_false<X>,
+                      "selfreplay::mean_loss / mean_kl / forgetting add: argument 'values' does not model "
+                      "selfreplay::tensor " SELFREPLAY_TENSOR_HINT);
+    }
+
     //! Adds the elements of the [B, T] tensor `values` at positions where `mask` is nonzero
     //! (the losses' `position_mask`; an empty mask counts every position).
     template <class X>
@@ -265,6 +275,15 @@ public:
         requires tensor<X>
     void add(const X& per_position) {
         add(per_position, position_mask{});
+    }
+    //! Any other argument of `add`: stops compilation with one sentence naming the concept and the
+    //! argument.
+    template <class X>
+        requires(!tensor<X>)
+    void add(const X&) {
+        static_assert(detail::always_false<X>,
+                      "selfreplay::second_half_loss::add: argument 'per_position' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
     }
     //! Adds positions t >= T/2 of `per_position` where `mask` (the losses' `position_mask`,
     //! [B, T]) is nonzero.

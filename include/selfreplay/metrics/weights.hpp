@@ -25,6 +25,24 @@ namespace selfreplay {
 //! number of shards. A `forgetting_metric`.
 class weight_distance_ratio {
 public:
+    //! Any other arguments of `add`: stops compilation with one sentence naming the concept and the
+    //! first argument that does not model it.
+    template <class A, class B, class C>
+        requires(!tensor<A> || !tensor<B> || !tensor<C>)
+    void add(const A&, const B&, const C&) {
+        if constexpr (!tensor<A>)
+            static_assert(detail::always_false<A>,
+                          "selfreplay::weight_distance_ratio::add: argument 'theta' does not model selfreplay::tensor "
+                          SELFREPLAY_TENSOR_HINT);
+        else if constexpr (!tensor<B>)
+            static_assert(detail::always_false<B>,
+                          "selfreplay::weight_distance_ratio::add: argument 'pi' does not model selfreplay::tensor "
+                          SELFREPLAY_TENSOR_HINT);
+        else
+            static_assert(detail::always_false<C>,
+                          "selfreplay::weight_distance_ratio::add: argument 'theta_0' does not model selfreplay::tensor "
+                          SELFREPLAY_TENSOR_HINT);
+    }
     //! Adds one parameter tensor in its three versions (any `tensor` models of the same static
     //! rank and shape, floating-point; for dynamic-rank backends pass `view<R>(x)`).
     template <class A, class B, class C>
@@ -103,6 +121,15 @@ private:
 //! double, summed exactly). A `forgetting_metric` (the paper tracks weight norms).
 class weight_norm {
 public:
+    //! Any other argument of `add`: stops compilation with one sentence naming the concept and the
+    //! argument.
+    template <class X>
+        requires(!tensor<X>)
+    void add(const X&) {
+        static_assert(detail::always_false<X>,
+                      "selfreplay::weight_norm::add: argument 'parameters' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    }
     //! Adds every element of one parameter tensor (any `tensor` model of floating-point elements).
     template <class X>
         requires tensor<X>

@@ -327,6 +327,14 @@ private:
     double train_positions_ = 0, replay_positions_ = 0;
 };
 
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `replay_mixer` (a string literal, for `static_assert`).
+#define SELFREPLAY_MIXER_HINT                                                                                       \
+    "(it needs the static constexpr members needs_replay_batch, needs_student_replay_logits, "                     \
+    "needs_reference_replay_logits, needs_reference_train_logits and terms, a const replace_rows(step, rows), and " \
+    "a const add_terms(ctx) for objective_context<float> and objective_context<double>: one member template "      \
+    "template <class T> void add_terms(objective_context<T>& ctx) const serves both)"
+
 //! A replay mixer: how replay enters the training step (the reference code's `reg.method`).
 //!
 //! Required, for `m` a const `M`, `step` an `std::int64_t`, `B` an `index_t`, `ctx` an

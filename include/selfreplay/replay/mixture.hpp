@@ -31,8 +31,8 @@ template <class... Sources>
 class weighted_mixture {
     static_assert(sizeof...(Sources) >= 1, "selfreplay::weighted_mixture: give at least one source");
     static_assert((replay_source<std::remove_reference_t<Sources>> && ...),
-                  "selfreplay::weighted_mixture: every source must model selfreplay::replay_source "
-                  "(members seq_len() and draw(token_batch_view))");
+                  "selfreplay::weighted_mixture: argument 'sources' does not model selfreplay::replay_source "
+                  SELFREPLAY_SOURCE_HINT);
 
 public:
     //! \param weights one finite non-negative weight per source, not all zero

@@ -31,14 +31,6 @@
 namespace selfreplay {
 
 namespace detail {
-template <class M>
-constexpr void require_mixer() {
-    static_assert(replay_mixer<M>,
-                  "selfreplay: the mixer type does not model selfreplay::replay_mixer (it needs the static constexpr "
-                  "members needs_replay_batch, needs_student_replay_logits, needs_reference_replay_logits, "
-                  "needs_reference_train_logits, terms, and replace_rows(step, rows), add_terms(ctx))");
-}
-
 inline std::string shape_text(index_t a, index_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
 
 template <class V>
@@ -80,9 +72,8 @@ inline std::pair<double, double> global_positions(const objective_options& optio
 //! 0 .. n-1 of `replay_tokens` ([R, L], either id type), n = `mixer.replace_rows(step, B)`, and
 //! returns n (0 for every mixer but `replace`). Throws `invalid_argument` when the replay batch
 //! has fewer than n rows or another sequence length.
-template <class M, class X, class Y>
+template <replay_mixer M, class X, class Y>
 index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& replay_tokens) {
-    detail::require_mixer<M>();
     auto x = view<2>(train_tokens);
     using Id = typename decltype(x)::element_type;
     static_assert(token_id<Id>, "selfreplay::mix_batch: train_tokens must be a writable tensor of std::int32_t or std::int64_t");
@@ -111,11 +102,10 @@ index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& 
 //! Data parallelism: with `options.global_train_rows` / `global_replay_rows` set, each rank passes
 //! its shard of the global batches; the terms are normalised by the global positions, so the
 //! ranks' `total`s, terms and gradients sum to those of one call on the global batch.
-template <class M, class T>
+template <replay_mixer M, class T>
 objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const objective_inputs<T>& in,
                                               const objective_gradients<T>& gradients = {},
                                               const objective_options& options = {}) {
-    detail::require_mixer<M>();
     static_assert(std::is_floating_point_v<T>, "selfreplay::evaluate_objective: logits must be float or double");
     detail::require_present(in.train_tokens, "inputs.train_tokens", "the training batch is always required");
     detail::require_present(in.student_train_logits, "inputs.student_train_logits",
@@ -211,13 +201,12 @@ void require_linear_shape(const strided_view<A, 2>& v, bool required, index_t ro
 //! hidden states: a missing input the mixer needs (theta's or pi's hidden states, pi's weight), hidden
 //! states whose rows are not the positions of their batch, gradients of the wrong shape; and what
 //! the linear losses refuse (non-finite weights, mismatched widths and vocabularies).
-template <class M, class T, class Mm>
+template <replay_mixer M, class T, class Mm>
 objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step, const Mm& mm,
                                               const linear_objective_inputs<T>& in,
                                               const linear_objective_gradients<T>& gradients = {},
                                               const objective_options& options = {},
                                               const linear_options& chunking = {}) {
-    detail::require_mixer<M>();
     detail::require_matmul<Mm, T>();
     detail::require_present(in.train_tokens, "inputs.train_tokens", "the training batch is always required");
     detail::require_present(in.student_train_hidden, "inputs.student_train_hidden",
@@ -284,6 +273,25 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     result.total = result.train_ntp;
     for (const auto& t : result.terms) result.total += t.weighted;
     return result;
+}
+
+//! Any call of `mix_batch` whose mixer does not model `replay_mixer`: stops compilation with one
+//! sentence naming the concept and the argument.
+template <class M, class... Rest>
+    requires(!replay_mixer<M>)
+index_t mix_batch(const M&, const Rest&...) {
+    static_assert(detail::always_false<M>,
+                  "selfreplay::mix_batch: argument 'mixer' does not model selfreplay::replay_mixer " SELFREPLAY_MIXER_HINT);
+    return 0;
+}
+
+//! Any call of `evaluate_objective` whose mixer does not model `replay_mixer`: as above.
+template <class M, class... Rest>
+    requires(!replay_mixer<M>)
+void evaluate_objective(const M&, const Rest&...) {
+    static_assert(detail::always_false<M>,
+                  "selfreplay::evaluate_objective: argument 'mixer' does not model selfreplay::replay_mixer "
+                  SELFREPLAY_MIXER_HINT);
 }
 
 } // namespace selfreplay

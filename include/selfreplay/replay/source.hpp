@@ -17,6 +17,10 @@ namespace selfreplay {
 //! source of the library also writes `std::int64_t` ids, torch's token type; see `token_id`).
 using token_batch_view = strided_view<std::int32_t, 2>;
 
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `replay_source` (a string literal, for `static_assert`).
+#define SELFREPLAY_SOURCE_HINT "(it needs a const member seq_len() and a member draw(token_batch_view out))"
+
 //! A replay source produces replay batches: sequences of a fixed length `seq_len()`.
 //!
 //! Required expressions, for `s` an lvalue of `S` and `out` a `token_batch_view` of extents
@@ -49,14 +53,20 @@ void check(bool ok, std::string_view where, std::string_view argument, F&& why) 
 //! `where`/`argument` name the caller for messages.
 template <class X>
 auto token_rows(X&& x, index_t seq_len, std::string_view where, std::string_view argument) {
-    static_assert(tensor<X>, "selfreplay: a token batch must model selfreplay::tensor (include its adapter header)");
-    auto v = view<2>(x);
-    static_assert(token_id<std::remove_cv_t<typename decltype(v)::element_type>>,
-                  "selfreplay: token batches must hold std::int32_t or std::int64_t ids");
-    check(v.extent(1) == seq_len, where, argument, [&] {
-        return "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1));
-    });
-    return v;
+    if constexpr (!tensor<X>) {
+        static_assert(always_false<X>,
+                      "selfreplay: a token batch argument ('out' of draw, 'tokens' of add, 'replay_tokens' of "
+                      "mix_batch) does not model selfreplay::tensor " SELFREPLAY_TENSOR_HINT);
+        return token_batch_view{}; // no further errors after the sentence
+    } else {
+        auto v = view<2>(x);
+        static_assert(token_id<std::remove_cv_t<typename decltype(v)::element_type>>,
+                      "selfreplay: token batches must hold std::int32_t or std::int64_t ids");
+        check(v.extent(1) == seq_len, where, argument, [&] {
+            return "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1));
+        });
+        return v;
+    }
 }
 
 //! Rows [begin, begin + count) of a [rows, cols] view, as a view (no copy).

@@ -17,6 +17,10 @@
 
 namespace selfreplay {
 
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `token_sampler` (a string literal, for `static_assert`).
+#define SELFREPLAY_SAMPLER_HINT "(it needs a const member draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) returning the token id)"
+
 //! A draw picks one token id in [0, V) from a processed row of V logits:
 //! `d.draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) -> std::int32_t`,
 //! using only `rng` for randomness (so the draw is reproducible from the rng state) and only the
@@ -263,12 +267,22 @@ struct greedy {
 template <class T, class Chain, class Draw>
 std::int32_t sample_token(std::span<T> row, const Chain& chain, const Draw& draw, sampling_context<T>& ctx,
                           counter_rng& rng, token_span history = {}) {
-    static_assert(logits_processor<Chain, T>, "selfreplay::sample_token: Chain does not model selfreplay::logits_processor");
-    static_assert(token_sampler<Draw, T>, "selfreplay::sample_token: Draw does not model selfreplay::token_sampler");
-    ctx.begin_row(history);
-    ctx.lazy_masking = sampling_detail::support_aware<Chain> && sampling_detail::support_aware<Draw>;
-    chain.process(row, ctx);
-    return draw.draw(std::span<const T>(row.data(), row.size()), ctx, rng);
+    if constexpr (!logits_processor<Chain, T>) {
+        static_assert(detail::always_false<Chain>,
+                      "selfreplay::sample_token: argument 'chain' does not model selfreplay::logits_processor "
+                      SELFREPLAY_PROCESSOR_HINT);
+        return -1;
+    } else if constexpr (!token_sampler<Draw, T>) {
+        static_assert(detail::always_false<Draw>,
+                      "selfreplay::sample_token: argument 'draw' does not model selfreplay::token_sampler "
+                      SELFREPLAY_SAMPLER_HINT);
+        return -1;
+    } else {
+        ctx.begin_row(history);
+        ctx.lazy_masking = sampling_detail::support_aware<Chain> && sampling_detail::support_aware<Draw>;
+        chain.process(row, ctx);
+        return draw.draw(std::span<const T>(row.data(), row.size()), ctx, rng);
+    }
 }
 
 } // namespace selfreplay

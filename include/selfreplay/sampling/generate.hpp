@@ -44,15 +44,9 @@ void record_logits(const std::vector<Logit>& logits, index_t B, index_t T, index
 //! `generate`, and with `Record` = true also the model's raw logits at every position into
 //! `out_logits` ([B * T, V]; see `generate_with_logits`).
 template <class Logit, bool Record, class Model, class PromptId, class Out, class LogitsOut, class Chain, class Draw>
-void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& prompts,
-                   const generate_options& opt, Out&& out_tokens, LogitsOut&& out_logits, const Chain& chain,
-                   const Draw& draw) {
-    static_assert(language_model<Model, Logit>,
-                  "selfreplay::generate: the model does not model selfreplay::language_model "
-                  "(vocab_size() and next_token_logits(prefixes [B, L], logits [B, V]))");
-    static_assert(logits_processor<Chain, Logit>,
-                  "selfreplay::generate: the chain does not model selfreplay::logits_processor");
-    static_assert(token_sampler<Draw, Logit>, "selfreplay::generate: the draw does not model selfreplay::token_sampler");
+void generate_run(Model& model, const std::vector<std::span<const PromptId>>& prompts,
+                  const generate_options& opt, Out&& out_tokens, LogitsOut&& out_logits, const Chain& chain,
+                  const Draw& draw) {
     auto out = view<2>(out_tokens);
     using OutId = typename decltype(out)::element_type;
     static_assert(token_id<OutId>,
@@ -167,6 +161,37 @@ void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& p
     }
     for (index_t b = 0; b < B; ++b)
         for (index_t t = 0; t < T; ++t) out(b, t) = static_cast<OutId>(buf[static_cast<std::size_t>(b * T + t)]);
+}
+
+//! `generate`'s concept checks: one sentence naming the first argument that does not model its
+//! concept (and nothing else: the generation itself is not instantiated), else the generation.
+template <class Logit, bool Record, class Model, class PromptId, class Out, class LogitsOut, class Chain, class Draw>
+void generate_impl(Model& model, const std::vector<std::span<const PromptId>>& prompts,
+                   const generate_options& opt, Out&& out_tokens, LogitsOut&& out_logits, const Chain& chain,
+                   const Draw& draw) {
+    if constexpr (!language_model<Model, Logit>)
+        static_assert(detail::always_false<Model>,
+                      "selfreplay::generate: argument 'model' does not model selfreplay::language_model "
+                      SELFREPLAY_LANGUAGE_MODEL_HINT);
+    else if constexpr (!logits_processor<Chain, Logit>)
+        static_assert(detail::always_false<Chain>,
+                      "selfreplay::generate: argument 'chain' does not model selfreplay::logits_processor "
+                      SELFREPLAY_PROCESSOR_HINT);
+    else if constexpr (!token_sampler<Draw, Logit>)
+        static_assert(detail::always_false<Draw>,
+                      "selfreplay::generate: argument 'draw' does not model selfreplay::token_sampler "
+                      SELFREPLAY_SAMPLER_HINT);
+    else if constexpr (!tensor<Out>)
+        static_assert(detail::always_false<Out>,
+                      "selfreplay::generate: argument 'out_tokens' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else if constexpr (Record && !tensor<LogitsOut>)
+        static_assert(detail::always_false<LogitsOut>,
+                      "selfreplay::generate_with_logits: argument 'out_logits' does not model selfreplay::tensor "
+                      SELFREPLAY_TENSOR_HINT);
+    else
+        generate_run<Logit, Record>(model, prompts, opt, std::forward<Out>(out_tokens),
+                                    std::forward<LogitsOut>(out_logits), chain, draw);
 }
 
 } // namespace sampling_detail

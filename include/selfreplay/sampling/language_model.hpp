@@ -14,6 +14,12 @@
 
 namespace selfreplay {
 
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `language_model` (a string literal, for `static_assert`).
+#define SELFREPLAY_LANGUAGE_MODEL_HINT                                                                   \
+    "(it needs vocab_size() and next_token_logits(strided_view<const Id, 2> prefixes [B, L], " \
+    "strided_view<Logit, 2> logits [B, V]), Id std::int32_t or std::int64_t)"
+
 //! A `language_model` whose prefixes hold ids of type `Id` (`std::int32_t` or `std::int64_t`).
 template <class M, class Logit, class Id>
 concept language_model_over = token_id<Id> && requires(M& m, strided_view<const Id, 2> prefixes,

@@ -11,8 +11,13 @@
 #include <utility>
 
 #include "selfreplay/sampling/context.hpp"
+#include "selfreplay/tensor/concept.hpp"
 
 namespace selfreplay {
+
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `logits_processor` (a string literal, for `static_assert`).
+#define SELFREPLAY_PROCESSOR_HINT "(it needs a const member process(std::span<T> row, sampling_context<T>& ctx))"
 
 //! A logits processor modifies one row of V logits in place:
 //! `p.process(std::span<T> row, sampling_context<T>& ctx)` (const member, `T` float or double).
@@ -81,10 +86,15 @@ constexpr auto operator|(const A& a, const B& b) {
 //! `history`: the tokens so far (int32 or int64 ids), for penalties.
 template <class P, class T>
 void process_row(const P& p, std::span<T> row, token_span history = {}) {
-    static_assert(logits_processor<P, T>, "selfreplay::process_row: P does not model selfreplay::logits_processor");
-    sampling_context<T> ctx;
-    ctx.begin_row(history);
-    p.process(row, ctx);
+    if constexpr (!logits_processor<P, T>) {
+        static_assert(detail::always_false<P>,
+                      "selfreplay::process_row: argument 'p' does not model selfreplay::logits_processor "
+                      SELFREPLAY_PROCESSOR_HINT);
+    } else {
+        sampling_context<T> ctx;
+        ctx.begin_row(history);
+        p.process(row, ctx);
+    }
 }
 
 } // namespace selfreplay

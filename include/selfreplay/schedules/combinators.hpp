@@ -23,8 +23,7 @@ template <class... S>
 struct joined {
     static_assert(sizeof...(S) >= 2, "selfreplay::join: give at least two schedules");
     static_assert((schedule<S> && ...),
-                  "selfreplay::join: an argument does not model selfreplay::schedule "
-                  "(a copyable callable s(std::int64_t step) returning a double)");
+                  "selfreplay::join: argument 'parts' does not model selfreplay::schedule " SELFREPLAY_SCHEDULE_HINT);
 
     std::tuple<S...> parts;                                //!< the schedules, in order
     std::array<std::int64_t, sizeof...(S) - 1> boundaries; //!< where each later part starts
@@ -72,8 +71,7 @@ constexpr joined<S...> join(const std::int64_t (&boundaries)[sizeof...(S) - 1], 
 template <class S>
 struct scale {
     static_assert(schedule<S>,
-                  "selfreplay::scale: the inner type does not model selfreplay::schedule "
-                  "(a copyable callable s(std::int64_t step) returning a double)");
+                  "selfreplay::scale: argument 'inner' does not model selfreplay::schedule " SELFREPLAY_SCHEDULE_HINT);
     S inner;             //!< the schedule being scaled
     double factor = 1.0; //!< multiplier, finite
 
@@ -92,8 +90,7 @@ struct scale {
 template <class S>
 struct clamp {
     static_assert(schedule<S>,
-                  "selfreplay::clamp: the inner type does not model selfreplay::schedule "
-                  "(a copyable callable s(std::int64_t step) returning a double)");
+                  "selfreplay::clamp: argument 'inner' does not model selfreplay::schedule " SELFREPLAY_SCHEDULE_HINT);
     S inner;                                               //!< the schedule being bounded
     double lo = -std::numeric_limits<double>::infinity();  //!< lower bound (may be -inf)
     double hi = std::numeric_limits<double>::infinity();   //!< upper bound (may be +inf), >= lo

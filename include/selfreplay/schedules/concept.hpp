@@ -15,9 +15,14 @@
 #include <string_view>
 #include <type_traits>
 
+#include "selfreplay/tensor/concept.hpp"
 #include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
+
+//! The end of the sentence with which a function rejects an argument that does not model
+//! `schedule` (a string literal, for `static_assert`).
+#define SELFREPLAY_SCHEDULE_HINT "(a copyable callable s(std::int64_t step) returning a double)"
 
 //! A schedule: a copyable callable `s(step)` with `step` a `std::int64_t` >= 0, returning a
 //! value convertible to `double`.
@@ -41,6 +46,17 @@ constexpr double value_at(const C& value, std::int64_t step) {
         return static_cast<double>(value);
     else
         return static_cast<double>(value(step));
+}
+
+//! Any other call of `value_at`: stops compilation with one sentence naming the concept and the
+//! argument (instead of a list of unsatisfied constraints).
+template <class C>
+    requires(!number_or_schedule<C>)
+constexpr double value_at(const C&, std::int64_t) {
+    static_assert(detail::always_false<C>,
+                  "selfreplay::value_at: argument 'value' does not model selfreplay::number_or_schedule "
+                  "(a number, or a copyable callable s(std::int64_t step) returning a double)");
+    return 0.0;
 }
 
 //! Shapes of a ramp from one value to another, used by `wsd` (warm-up and decay) and
