@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

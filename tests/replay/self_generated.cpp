@@ -149,6 +149,12 @@ TEST_CASE("self_generated refuses bad settings") {
     o = opts(2);
     o.weights = {1.0};
     CHECK_THROWS_WITH(sr::self_generated(m, o), Catch::Contains("'weights'") && Catch::Contains("one weight per prompt"));
+    // the processors' parameters, at construction rather than at the first draw (docs/design.md, "Validation")
+    CHECK_THROWS_WITH(sr::self_generated(m, opts(2), sr::top_p{.p = 1.5f}),
+                      Catch::Contains("selfreplay::top_p: argument 'p' must be in (0, 1], got 1.5"));
+    CHECK_THROWS_WITH(sr::self_generated(m, opts(2), sr::temperature{.t = 0.5f} | sr::top_p{.p = 0.0f}),
+                      Catch::Contains("selfreplay::top_p: argument 'p' must be in (0, 1], got 0"));
+    CHECK_NOTHROW(sr::self_generated(m, opts(2), sr::temperature{.t = 0.5f} | sr::top_p{.p = 0.9f}));
     o = opts(2);
     o.weights = {1.0, -2.0};
     CHECK_THROWS_WITH(sr::self_generated(m, o), Catch::Contains("non-negative"));

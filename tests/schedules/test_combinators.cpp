@@ -33,9 +33,11 @@ TEST_CASE("join hands each later schedule step - boundary") {
     CHECK(skip(5) == 3.0);
     CHECK_THROWS_WITH((join({5, 4}, constant{}, constant{}, constant{})(0)), Catch::Contains("must be non-decreasing"));
     CHECK_THROWS_WITH((join({-1}, constant{}, constant{})(0)), Catch::Contains("'boundaries' must be >= 0"));
-    // Errors of a part propagate when it is reached.
+    // A part's bad parameter is refused at the first call, before the part is reached: join's
+    // check() checks every part (docs/design.md, "Validation").
     const auto bad = join({2}, constant{.value = 1.0}, cosine_decay{.decay_steps = 0});
-    CHECK(bad(1) == 1.0);
+    CHECK_THROWS_WITH(bad.check(), Catch::Contains("selfreplay::cosine_decay: argument 'decay_steps'"));
+    CHECK_THROWS_WITH(bad(1), Catch::Contains("selfreplay::cosine_decay: argument 'decay_steps'"));
     CHECK_THROWS_WITH(bad(2), Catch::Contains("selfreplay::cosine_decay: argument 'decay_steps'"));
 }
 

@@ -11,9 +11,9 @@
 #include <Eigen/Core>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/tensor/concept.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

@@ -26,6 +26,7 @@
 
 #include <torch/torch.h>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/jsd.hpp"
@@ -34,7 +35,6 @@
 #include "selfreplay/replay/mixer.hpp"
 #include "selfreplay/replay/objective.hpp"
 #include "selfreplay/sampling/language_model.hpp"
-#include "selfreplay/tensor/error.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 #include "selfreplay/tensor/token_ids.hpp"
 

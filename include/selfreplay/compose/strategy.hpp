@@ -28,6 +28,15 @@ constexpr S default_schedule() {
     else
         return S{};
 }
+//! The empty result of `check_policies`: a member of `strategy` whose initializer runs the checks.
+struct policies_checked {};
+
+//! `check_policy` on each of `policies`.
+template <class... P>
+constexpr policies_checked check_policies(const P&... policies) {
+    (check_policy(policies), ...);
+    return {};
+}
 } // namespace detail
 
 //! A replay strategy: `Source` (a `replay_source`, or a reference to one) x `Mixer` (a
@@ -66,6 +75,10 @@ struct strategy {
     Schedule schedule = detail::default_schedule<Schedule>(); //!< learning rate per step
     boost::hana::tuple<Metrics...> metrics{};      //!< carried along for the trainer
     std::int64_t step = 0;                         //!< the current training step (saved with the state)
+    //! Not to be set: its initializer checks the policies at the strategy's construction
+    //! (`check_policy` on the mixer and the schedule), so `strategy{.mixer = kl_pre{.coefficient = -1}}`
+    //! throws `invalid_argument` there rather than at the first step.
+    [[no_unique_address]] detail::policies_checked checked = detail::check_policies(mixer, schedule);
 
     //! The trainer must draw a replay batch (and pass it to `prepare`).
     static constexpr bool needs_replay_batch = Mixer::needs_replay_batch;

@@ -16,13 +16,13 @@
 #include <string>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/jsd.hpp"
 #include "selfreplay/losses/kl.hpp"
 #include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/tensor/concept.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

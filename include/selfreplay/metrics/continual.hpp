@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

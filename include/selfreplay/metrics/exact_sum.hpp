@@ -12,7 +12,7 @@
 #include <span>
 #include <string>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

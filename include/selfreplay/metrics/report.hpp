@@ -21,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

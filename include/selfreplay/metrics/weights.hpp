@@ -11,10 +11,10 @@
 #include <string>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/metrics/detail/elements.hpp"
 #include "selfreplay/metrics/exact_sum.hpp"
 #include "selfreplay/tensor/concept.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/random/counter_rng.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

@@ -13,13 +13,13 @@
 #include <string_view>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/kl.hpp"
 #include "selfreplay/losses/linear.hpp"
 #include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/schedules/concept.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 
@@ -346,7 +346,9 @@ private:
 //! - `static constexpr std::size_t terms`: how many terms `add_terms` adds;
 //! - `m.replace_rows(step, B)`: how many leading rows of a B-row training batch `mix_batch`
 //!   overwrites with replay rows (0 for all but `replace`);
-//! - `m.add_terms(ctx)`: adds its weighted terms (and their logit gradients) to the objective.
+//! - `m.add_terms(ctx)`: adds its weighted terms (and their logit gradients) to the objective;
+//! - optional: `m.check()`, which throws `invalid_argument` for a bad parameter; `strategy` calls
+//!   it at its construction (`check_policy`).
 //!
 //! Models: `no_replay`, `replace`, `ntp_pre`, `kl_pre`, `kl_dwn`, `mixer_sum` (`a + b`). A user
 //! type models it with these members and no registration (examples/custom_strategy).
@@ -369,8 +371,7 @@ concept replay_mixer = requires(const M& m, std::int64_t step, index_t rows, obj
 template <number_or_schedule C>
 double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
     const double v = value_at(c, step);
-    detail::check(v >= 0 && v - v == 0, where, "coefficient",
-                  [&] { return "must be finite and >= 0, got " + std::to_string(v) + " at step " + std::to_string(step); });
+    require(v >= 0 && v - v == 0, where, "coefficient", "must be finite and >= 0, got ", v, " at step ", step);
     return v;
 }
 
@@ -379,9 +380,33 @@ double coefficient_at(const C& c, std::int64_t step, std::string_view where) {
 template <number_or_schedule F>
 double fraction_at(const F& f, std::int64_t step, std::string_view where) {
     const double v = value_at(f, step);
-    detail::check(v >= 0 && v <= 1, where, "fraction",
-                  [&] { return "must be in [0, 1], got " + std::to_string(v) + " at step " + std::to_string(step); });
+    require(v >= 0 && v <= 1, where, "fraction", "must be in [0, 1], got ", v, " at step ", step);
     return v;
+}
+
+//! Checks a replay coefficient at construction: a number must be finite and >= 0 (throws
+//! `invalid_argument` naming `where`, "coefficient" and the value); a schedule is checked by its
+//! own `check()`, its values at each step by `coefficient_at`.
+template <number_or_schedule C>
+constexpr void check_coefficient(const C& c, std::string_view where) {
+    if constexpr (std::is_arithmetic_v<C>) {
+        const double v = static_cast<double>(c);
+        require(v >= 0 && v - v == 0, where, "coefficient", "must be finite and >= 0, got ", v);
+    } else {
+        check_policy(c);
+    }
+}
+
+//! Checks a fraction of the batch at construction: a number must be in [0, 1]; a schedule is
+//! checked by its own `check()`, its values at each step by `fraction_at`.
+template <number_or_schedule F>
+constexpr void check_fraction(const F& f, std::string_view where) {
+    if constexpr (std::is_arithmetic_v<F>) {
+        const double v = static_cast<double>(f);
+        require(v >= 0 && v <= 1, where, "fraction", "must be in [0, 1], got ", v);
+    } else {
+        check_policy(f);
+    }
 }
 
 } // namespace selfreplay

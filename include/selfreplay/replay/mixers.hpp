@@ -43,6 +43,9 @@ struct replace {
     static constexpr bool needs_reference_train_logits = false;  //!< no extra forward pass
     static constexpr std::size_t terms = 0;                      //!< no additive term
 
+    //! Checks `fraction` (a number: in [0, 1]; a schedule: its own `check()`); `strategy` calls it
+    //! at its construction. Throws `invalid_argument`.
+    constexpr void check() const { check_fraction(fraction, "replace"); }
     //! floor(f(step) * B); throws `invalid_argument` when f(step) is outside [0, 1].
     index_t replace_rows(std::int64_t step, index_t batch_rows) const {
         const double f = fraction_at(fraction, step, "replace");
@@ -64,6 +67,9 @@ struct ntp_pre {
     static constexpr bool needs_reference_train_logits = false;  //!< no
     static constexpr std::size_t terms = 1;                      //!< "ntp_pre"
 
+    //! Checks `coefficient` (a number: finite and >= 0; a schedule: its own `check()`); `strategy`
+    //! calls it at its construction. Throws `invalid_argument`.
+    constexpr void check() const { check_coefficient(coefficient, "ntp_pre"); }
     index_t replace_rows(std::int64_t, index_t) const noexcept { return 0; } //!< 0
     //! c(step) * NTP_theta(r); throws `invalid_argument` when c(step) is negative or not finite.
     template <class T>
@@ -86,6 +92,9 @@ struct kl_pre {
     static constexpr bool needs_reference_train_logits = false; //!< no
     static constexpr std::size_t terms = 1;                     //!< "kl_pre"
 
+    //! Checks `coefficient` (a number: finite and >= 0; a schedule: its own `check()`); `strategy`
+    //! calls it at its construction. Throws `invalid_argument`.
+    constexpr void check() const { check_coefficient(coefficient, "kl_pre"); }
     index_t replace_rows(std::int64_t, index_t) const noexcept { return 0; } //!< 0
     //! c(step) * KL on the replay batch; throws when c(step) is negative or not finite.
     template <class T>
@@ -107,6 +116,9 @@ struct kl_dwn {
     static constexpr bool needs_reference_train_logits = true;   //!< pi on the training batch
     static constexpr std::size_t terms = 1;                      //!< "kl_dwn"
 
+    //! Checks `coefficient` (a number: finite and >= 0; a schedule: its own `check()`); `strategy`
+    //! calls it at its construction. Throws `invalid_argument`.
+    constexpr void check() const { check_coefficient(coefficient, "kl_dwn"); }
     index_t replace_rows(std::int64_t, index_t) const noexcept { return 0; } //!< 0
     //! c(step) * KL on the training batch; throws when c(step) is negative or not finite.
     template <class T>
@@ -130,15 +142,17 @@ struct mixer_sum {
     //! Sum of the parts' replaced rows; throws `invalid_argument` when it exceeds B.
     index_t replace_rows(std::int64_t step, index_t batch_rows) const {
         const index_t n = std::apply([&](const auto&... m) { return (index_t{0} + ... + static_cast<index_t>(m.replace_rows(step, batch_rows))); }, parts);
-        detail::check(n <= batch_rows, "mixer_sum", "parts", [&] {
-            return "replace " + std::to_string(n) + " rows in total, more than the batch's " + std::to_string(batch_rows);
-        });
+        require(n <= batch_rows, "mixer_sum", "parts", "replace ", n, " rows in total, more than the batch's ", batch_rows);
         return n;
     }
     //! Each part's terms, in order.
     template <class T>
     void add_terms(objective_context<T>& ctx) const {
         std::apply([&](const auto&... m) { (m.add_terms(ctx), ...); }, parts);
+    }
+    //! Checks every part that has a `check()`.
+    constexpr void check() const {
+        std::apply([](const auto&... m) { (check_policy(m), ...); }, parts);
     }
 };
 

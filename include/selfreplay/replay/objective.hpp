@@ -21,21 +21,28 @@
 #include <string_view>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/cross_entropy.hpp"
 #include "selfreplay/losses/linear.hpp"
 #include "selfreplay/losses/matmul.hpp"
 #include "selfreplay/replay/mixer.hpp"
 #include "selfreplay/replay/source.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 
 namespace detail {
-inline std::string shape_text(index_t a, index_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
+//! "[a, b]": a shape in an error message.
+inline std::string shape_text(index_t a, index_t b) {
+    std::string text = "[";
+    detail::append_message_part(text, a);
+    text += ", ";
+    detail::append_message_part(text, b);
+    return text += "]";
+}
 
 template <class V>
 void require_present(const V& v, std::string_view argument, std::string_view why) {
-    check(v.data() != nullptr, "evaluate_objective", argument, [&] { return "is missing: " + std::string(why); });
+    require(v.data() != nullptr, "evaluate_objective", argument, "is missing: ", why);
 }
 
 //! Throws unless `v` is [rows, cols]; `what` (a string, or a callable returning one, called only
@@ -54,16 +61,12 @@ void require_shape(const strided_view<A, 2>& v, index_t rows, index_t cols, std:
 //! The global positions of `options` (rows * L, 0 when not sharded), checked against the local
 //! rows B and R: a global row count must be 0 or at least the local one.
 inline std::pair<double, double> global_positions(const objective_options& options, index_t B, index_t R, index_t L) {
-    check(options.global_train_rows == 0 || options.global_train_rows >= B, "evaluate_objective",
-          "options.global_train_rows", [&] {
-              return "must be 0 (not sharded) or at least the " + std::to_string(B) + " rows of the training batch, got " +
-                     std::to_string(options.global_train_rows);
-          });
-    check(options.global_replay_rows == 0 || options.global_replay_rows >= R, "evaluate_objective",
-          "options.global_replay_rows", [&] {
-              return "must be 0 (not sharded) or at least the " + std::to_string(R) + " rows of the replay batch, got " +
-                     std::to_string(options.global_replay_rows);
-          });
+    require(options.global_train_rows == 0 || options.global_train_rows >= B, "evaluate_objective",
+            "options.global_train_rows", "must be 0 (not sharded) or at least the ", B, " rows of the training batch, got ",
+            options.global_train_rows);
+    require(options.global_replay_rows == 0 || options.global_replay_rows >= R, "evaluate_objective",
+            "options.global_replay_rows", "must be 0 (not sharded) or at least the ", R, " rows of the replay batch, got ",
+            options.global_replay_rows);
     return {static_cast<double>(options.global_train_rows * L), static_cast<double>(options.global_replay_rows * L)};
 }
 } // namespace detail
@@ -80,9 +83,8 @@ index_t mix_batch(const M& mixer, std::int64_t step, X&& train_tokens, const Y& 
     const index_t n = static_cast<index_t>(mixer.replace_rows(step, x.extent(0)));
     if (n == 0) return 0;
     const auto r = detail::token_rows(replay_tokens, x.extent(1), "mix_batch", "replay_tokens");
-    detail::check(r.extent(0) >= n, "mix_batch", "replay_tokens", [&] {
-        return "has " + std::to_string(r.extent(0)) + " rows, fewer than the " + std::to_string(n) + " rows to replace";
-    });
+    require(r.extent(0) >= n, "mix_batch", "replay_tokens", "has ", r.extent(0), " rows, fewer than the ", n,
+            " rows to replace");
     for (index_t b = 0; b < n; ++b)
         for (index_t t = 0; t < x.extent(1); ++t) x(b, t) = static_cast<Id>(r(b, t));
     return n;
@@ -124,16 +126,12 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
     }
     if constexpr (M::needs_student_replay_logits || M::needs_reference_replay_logits) {
         detail::require_present(in.replay_tokens, "inputs.replay_tokens", "this mixer needs the replay batch");
-        detail::check(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", [&] {
-            return "has sequence length " + std::to_string(in.replay_tokens.extent(1)) + " but the training batch has " +
-                   std::to_string(L);
-        });
+        require(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", "has sequence length ",
+                in.replay_tokens.extent(1), " but the training batch has ", L);
         const index_t R = in.replay_tokens.extent(0);
         auto check_replay_logits = [&](const auto& v, std::string_view argument) {
-            detail::check(v.extent(1) == V, "evaluate_objective", argument, [&] {
-                return "has vocabulary size " + std::to_string(v.extent(1)) + " but the training logits have " +
-                       std::to_string(V);
-            });
+            require(v.extent(1) == V, "evaluate_objective", argument, "has vocabulary size ", v.extent(1),
+                    " but the training logits have ", V);
             detail::require_shape(v, R * L, V, argument,
                                   [&] { return "[R*L, V] for replay_tokens " + detail::shape_text(R, L); });
         };
@@ -179,13 +177,13 @@ template <class A>
 void require_linear_shape(const strided_view<A, 2>& v, bool required, index_t rows, index_t cols,
                           std::string_view argument, std::string_view why, std::string_view what) {
     if (v.data() == nullptr) {
-        check(!required, "evaluate_objective", argument, [&] { return "is missing: " + std::string(why); });
+        require(!required, "evaluate_objective", argument, "is missing: ", why);
         return;
     }
-    check(v.extent(0) == rows && (cols < 0 || v.extent(1) == cols), "evaluate_objective", argument, [&] {
-        return "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + std::string(what) + " needs " +
-               (cols < 0 ? "[" + std::to_string(rows) + ", D]" : shape_text(rows, cols));
-    });
+    if (v.extent(0) != rows || (cols >= 0 && v.extent(1) != cols))
+        throw invalid_argument("evaluate_objective", argument,
+                               "has shape " + shape_text(v.extent(0), v.extent(1)) + " but " + std::string(what) + " needs " +
+                                   (cols < 0 ? "[" + std::to_string(rows) + ", D]" : shape_text(rows, cols)));
 }
 } // namespace detail
 
@@ -222,8 +220,8 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
                                  "student_train_hidden");
     detail::require_linear_shape(gradients.weight, false, V, D, "gradients.weight", "", "student_weight");
     if (gradients.bias.data() != nullptr)
-        detail::check(gradients.bias.extent(0) == V, "evaluate_objective", "gradients.bias",
-                      [&] { return "has " + std::to_string(gradients.bias.extent(0)) + " entries but V = " + std::to_string(V); });
+        require(gradients.bias.extent(0) == V, "evaluate_objective", "gradients.bias", "has ", gradients.bias.extent(0),
+                " entries but V = ", V);
     if constexpr (M::needs_reference_train_logits) {
         detail::require_linear_shape(in.reference_train_hidden, true, B * L, -1, "inputs.reference_train_hidden",
                                      "this mixer needs pi's hidden states on the training batch (needs_reference_train_logits)",
@@ -233,10 +231,8 @@ objective_result<M::terms> evaluate_objective(const M& mixer, std::int64_t step,
         detail::require_present(in.reference_weight, "inputs.reference_weight", "this mixer needs pi's output projection");
     if constexpr (M::needs_student_replay_logits || M::needs_reference_replay_logits) {
         detail::require_present(in.replay_tokens, "inputs.replay_tokens", "this mixer needs the replay batch");
-        detail::check(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", [&] {
-            return "has sequence length " + std::to_string(in.replay_tokens.extent(1)) + " but the training batch has " +
-                   std::to_string(L);
-        });
+        require(in.replay_tokens.extent(1) == L, "evaluate_objective", "inputs.replay_tokens", "has sequence length ",
+                in.replay_tokens.extent(1), " but the training batch has ", L);
         const index_t R = in.replay_tokens.extent(0);
         const std::string rows = "replay_tokens " + detail::shape_text(R, L) + " (R*L rows)";
         if constexpr (M::needs_student_replay_logits) {

@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <utility>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/detail/sequence_store.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/replay/detail/apportion.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
@@ -19,7 +20,6 @@
 #include "selfreplay/sampling/generate.hpp"
 #include "selfreplay/sampling/language_model.hpp"
 #include "selfreplay/sampling/processor.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 
@@ -108,6 +108,8 @@ public:
             require(kept <= double(std::numeric_limits<std::ptrdiff_t>::max() / 2), "self_generated", "keep_logits",
                     "would keep ", kept, " bytes of logits (buffer_batches * batch_size * seq_len * V), beyond any allocation");
         }
+        check_policy(chain_); // the processors' parameters (a top_p's p, a temperature), here rather than at the first draw
+        check_policy(draw_);
         split_ = detail::apportioner(o.weights.empty() ? std::vector<double>(o.prompts.size(), 1.0) : o.weights,
                                      "self_generated", "weights");
         credits_at_block_ = split_.credits();
@@ -231,9 +233,8 @@ private:
     void draw_rows(X& out, F&& also) {
         const auto o = detail::token_rows(out, options_.seq_len, "self_generated::draw", "out");
         const index_t T = options_.seq_len;
-        detail::check(o.extent(0) == 0 || local_block_rows() > 0, "self_generated::draw", "out", [&] {
-            return "asks for " + std::to_string(o.extent(0)) + " rows from a source whose shard holds no row";
-        });
+        require(o.extent(0) == 0 || local_block_rows() > 0, "self_generated::draw", "out", "asks for ", o.extent(0),
+                " rows from a source whose shard holds no row");
         for (index_t r = 0; r < o.extent(0); ++r) {
             while (!valid_ || used_ == local_block_rows()) next_block();
             detail::copy_row_in(block_.data() + used_ * T, o, r);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 namespace selfreplay {

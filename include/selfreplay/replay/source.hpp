@@ -7,6 +7,7 @@
 #include <string>
 #include <type_traits>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/tensor/concept.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 #include "selfreplay/tensor/token_ids.hpp"
@@ -42,13 +43,6 @@ concept replay_source = requires(S& s, const S& cs, token_batch_view out) {
 
 namespace detail {
 
-//! Throws `invalid_argument(where, argument, why())` unless `ok`; the message is built only on
-//! failure, so checks on the per-step path allocate nothing.
-template <class F>
-void check(bool ok, std::string_view where, std::string_view argument, F&& why) {
-    if (!ok) throw invalid_argument(where, argument, why());
-}
-
 //! Views `x` as [rows, seq_len] token rows (int32 or int64 ids), checking the shape;
 //! `where`/`argument` name the caller for messages.
 template <class X>
@@ -62,9 +56,8 @@ auto token_rows(X&& x, index_t seq_len, std::string_view where, std::string_view
         auto v = view<2>(x);
         static_assert(token_id<std::remove_cv_t<typename decltype(v)::element_type>>,
                       "selfreplay: token batches must hold std::int32_t or std::int64_t ids");
-        check(v.extent(1) == seq_len, where, argument, [&] {
-            return "must have rows of length seq_len = " + std::to_string(seq_len) + ", got " + std::to_string(v.extent(1));
-        });
+        require(v.extent(1) == seq_len, where, argument, "must have rows of length seq_len = ", seq_len, ", got ",
+                v.extent(1));
         return v;
     }
 }

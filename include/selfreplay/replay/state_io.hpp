@@ -45,7 +45,7 @@
 #include <utility>
 #include <vector>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 #include "selfreplay/tensor/token_ids.hpp"
 
 namespace selfreplay {

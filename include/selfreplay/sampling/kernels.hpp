@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "selfreplay/detail/simd/simd.hpp"
+#include "selfreplay/error.hpp"
 #include "selfreplay/isa.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay::sampling_detail {
 

@@ -10,9 +10,9 @@
 #include <span>
 #include <string>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/sampling/context.hpp"
 #include "selfreplay/sampling/kernels.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay {
 

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/sampling/context.hpp"
 #include "selfreplay/tensor/concept.hpp"
 
@@ -52,6 +53,10 @@ struct processor_chain {
     void process(std::span<T> row, sampling_context<T>& ctx) const {
         sampling_detail::require_nonempty(row.size(), "processor_chain");
         std::apply([&](const auto&... p) { (p.process(row, ctx), ...); }, members);
+    }
+    //! Checks every member that has a `check()` (`self_generated` calls it at its construction).
+    void check() const {
+        std::apply([](const auto&... p) { (check_policy(p), ...); }, members);
     }
 };
 

@@ -48,7 +48,7 @@ struct polynomial {
         detail::schedule_require_finite(init, "polynomial", "init");
         detail::schedule_require_finite(end, "polynomial", "end");
         detail::schedule_require_finite(power, "polynomial", "power");
-        if (!(power > 0.0)) detail::schedule_fail("polynomial", "power", "must be > 0, got " + detail::schedule_number(power));
+        require(power > 0.0, "polynomial", "power", "must be > 0, got ", power);
         detail::schedule_require_nonnegative(transition_steps, "polynomial", "transition_steps");
         detail::schedule_require_nonnegative(transition_begin, "polynomial", "transition_begin");
     }
@@ -131,8 +131,7 @@ struct exponential_decay {
         detail::schedule_require_finite(init, "exponential_decay", "init");
         detail::schedule_require_positive(transition_steps, "exponential_decay", "transition_steps");
         detail::schedule_require_finite(decay_rate, "exponential_decay", "decay_rate");
-        if (!(decay_rate > 0.0))
-            detail::schedule_fail("exponential_decay", "decay_rate", "must be > 0, got " + detail::schedule_number(decay_rate));
+        require(decay_rate > 0.0, "exponential_decay", "decay_rate", "must be > 0, got ", decay_rate);
         detail::schedule_require_nonnegative(transition_begin, "exponential_decay", "transition_begin");
         if (end) detail::schedule_require_finite(*end, "exponential_decay", "end");
     }
@@ -165,19 +164,15 @@ struct piecewise_constant {
     //! Checks the parameters; throws `invalid_argument` naming the bad one.
     constexpr void check() const {
         detail::schedule_require_finite(init, "piecewise_constant", "init");
-        if (boundaries.size() != scales.size())
-            detail::schedule_fail("piecewise_constant", "scales",
-                                  "must have one entry per boundary: " + std::to_string(scales.size()) + " scales for " +
-                                      std::to_string(boundaries.size()) + " boundaries");
+        require(boundaries.size() == scales.size(), "piecewise_constant", "scales", "must have one entry per boundary: ",
+                scales.size(), " scales for ", boundaries.size(), " boundaries");
         for (std::size_t i = 0; i < boundaries.size(); ++i) {
             detail::schedule_require_nonnegative(boundaries[i], "piecewise_constant", "boundaries");
-            if (i > 0 && boundaries[i] <= boundaries[i - 1])
-                detail::schedule_fail("piecewise_constant", "boundaries",
-                                      "must be strictly increasing, got " + std::to_string(boundaries[i - 1]) + " then " +
-                                          std::to_string(boundaries[i]));
+            if (i > 0)
+                require(boundaries[i] > boundaries[i - 1], "piecewise_constant", "boundaries",
+                        "must be strictly increasing, got ", boundaries[i - 1], " then ", boundaries[i]);
             detail::schedule_require_finite(scales[i], "piecewise_constant", "scales");
-            if (scales[i] < 0.0)
-                detail::schedule_fail("piecewise_constant", "scales", "must be >= 0, got " + detail::schedule_number(scales[i]));
+            require(scales[i] >= 0.0, "piecewise_constant", "scales", "must be >= 0, got ", scales[i]);
         }
     }
     //! The value at `step` >= 0.
@@ -199,17 +194,14 @@ struct piecewise_linear {
 
     //! Checks the parameters; throws `invalid_argument` naming the bad one.
     constexpr void check() const {
-        if (steps.empty()) detail::schedule_fail("piecewise_linear", "steps", "must hold at least one knot");
-        if (steps.size() != values.size())
-            detail::schedule_fail("piecewise_linear", "values",
-                                  "must have one entry per knot: " + std::to_string(values.size()) + " values for " +
-                                      std::to_string(steps.size()) + " steps");
+        require(!steps.empty(), "piecewise_linear", "steps", "must hold at least one knot");
+        require(steps.size() == values.size(), "piecewise_linear", "values", "must have one entry per knot: ", values.size(),
+                " values for ", steps.size(), " steps");
         for (std::size_t i = 0; i < steps.size(); ++i) {
             detail::schedule_require_nonnegative(steps[i], "piecewise_linear", "steps");
-            if (i > 0 && steps[i] <= steps[i - 1])
-                detail::schedule_fail("piecewise_linear", "steps",
-                                      "must be strictly increasing, got " + std::to_string(steps[i - 1]) + " then " +
-                                          std::to_string(steps[i]));
+            if (i > 0)
+                require(steps[i] > steps[i - 1], "piecewise_linear", "steps", "must be strictly increasing, got ", steps[i - 1],
+                        " then ", steps[i]);
             detail::schedule_require_finite(values[i], "piecewise_linear", "values");
         }
     }

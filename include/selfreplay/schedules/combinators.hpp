@@ -28,15 +28,16 @@ struct joined {
     std::tuple<S...> parts;                                //!< the schedules, in order
     std::array<std::int64_t, sizeof...(S) - 1> boundaries; //!< where each later part starts
 
-    //! Checks the boundaries (non-negative, non-decreasing); throws `invalid_argument`.
+    //! Checks the boundaries (non-negative, non-decreasing) and each part's own `check()`; throws
+    //! `invalid_argument`.
     constexpr void check() const {
         for (std::size_t i = 0; i < boundaries.size(); ++i) {
             detail::schedule_require_nonnegative(boundaries[i], "join", "boundaries");
-            if (i > 0 && boundaries[i] < boundaries[i - 1])
-                detail::schedule_fail("join", "boundaries",
-                                      "must be non-decreasing, got " + std::to_string(boundaries[i - 1]) + " then " +
-                                          std::to_string(boundaries[i]));
+            if (i > 0)
+                require(boundaries[i] >= boundaries[i - 1], "join", "boundaries", "must be non-decreasing, got ",
+                        boundaries[i - 1], " then ", boundaries[i]);
         }
+        std::apply([](const auto&... part) { (check_policy(part), ...); }, parts);
     }
     //! The value at `step` >= 0.
     constexpr double operator()(std::int64_t step) const {
@@ -75,8 +76,11 @@ struct scale {
     S inner;             //!< the schedule being scaled
     double factor = 1.0; //!< multiplier, finite
 
-    //! Checks `factor`; throws `invalid_argument` when it is not finite.
-    constexpr void check() const { detail::schedule_require_finite(factor, "scale", "factor"); }
+    //! Checks `factor` (throws `invalid_argument` when it is not finite) and `inner`'s own `check()`.
+    constexpr void check() const {
+        detail::schedule_require_finite(factor, "scale", "factor");
+        check_policy(inner);
+    }
     //! `factor * inner(step)`.
     constexpr double operator()(std::int64_t step) const {
         check();
@@ -95,13 +99,12 @@ struct clamp {
     double lo = -std::numeric_limits<double>::infinity();  //!< lower bound (may be -inf)
     double hi = std::numeric_limits<double>::infinity();   //!< upper bound (may be +inf), >= lo
 
-    //! Checks the bounds (not NaN, lo <= hi); throws `invalid_argument`.
+    //! Checks the bounds (not NaN, lo <= hi) and `inner`'s own `check()`; throws `invalid_argument`.
     constexpr void check() const {
-        if (lo != lo) detail::schedule_fail("clamp", "lo", "must not be NaN");
-        if (hi != hi) detail::schedule_fail("clamp", "hi", "must not be NaN");
-        if (lo > hi)
-            detail::schedule_fail("clamp", "lo",
-                                  "must be <= hi = " + detail::schedule_number(hi) + ", got " + detail::schedule_number(lo));
+        require(lo == lo, "clamp", "lo", "must not be NaN");
+        require(hi == hi, "clamp", "hi", "must not be NaN");
+        require(lo <= hi, "clamp", "lo", "must be <= hi = ", hi, ", got ", lo);
+        check_policy(inner);
     }
     //! min(max(inner(step), lo), hi).
     constexpr double operator()(std::int64_t step) const {

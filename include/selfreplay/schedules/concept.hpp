@@ -5,18 +5,17 @@
 //! A schedule maps a non-negative integer step (`std::int64_t`) to a `double`: a learning rate,
 //! a replay coefficient `c`, a replay fraction. Models are small aggregates built with designated
 //! initializers (`warmup_cosine{.peak = 3e-4, .warmup_steps = 100, .decay_steps = 10'000}`);
-//! their parameters are checked on every call, so a bad parameter or a negative step throws
-//! `selfreplay::invalid_argument` at first use instead of returning a wrong value.
+//! their parameters are checked on every call (and by a `strategy` holding them, at its
+//! construction), so a bad parameter or a negative step throws `selfreplay::invalid_argument`
+//! instead of returning a wrong value.
 
-#include <charconv>
 #include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
-#include "selfreplay/tensor/concept.hpp"
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 
@@ -24,8 +23,7 @@ namespace selfreplay {
 //! `schedule` (a string literal, for `static_assert`).
 #define SELFREPLAY_SCHEDULE_HINT "(a copyable callable s(std::int64_t step) returning a double)"
 
-//! A schedule: a copyable callable `s(step)` with `step` a `std::int64_t` >= 0, returning a
-//! value convertible to `double`.
+//! A schedule: a copyable callable from a step to a value.
 //!
 //! Laws (checked for every model in tests/schedules): defined and finite at step 0 and at every
 //! later step; deterministic (the same step gives the same value); `s(-1)` throws
@@ -66,35 +64,24 @@ enum class curve { linear, cosine, one_minus_sqrt };
 
 namespace detail {
 
-//! Shortest round-trip text of a double, for error messages.
-inline std::string schedule_number(double v) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, r.ptr);
-}
-
-[[noreturn]] inline void schedule_fail(std::string_view where, std::string_view argument, const std::string& why) {
-    throw invalid_argument(where, argument, why);
-}
-
 //! Throws unless `v` is finite (constexpr-friendly: no <cmath>).
 constexpr void schedule_require_finite(double v, std::string_view where, std::string_view argument) {
-    if (v != v || v - v != 0.0) schedule_fail(where, argument, "must be finite, got " + schedule_number(v));
+    require(v == v && v - v == 0.0, where, argument, "must be finite, got ", v);
 }
 
 //! Throws unless `step >= 0`.
 constexpr void schedule_require_step(std::int64_t step, std::string_view where) {
-    if (step < 0) schedule_fail(where, "step", "must be >= 0, got " + std::to_string(step));
+    require(step >= 0, where, "step", "must be >= 0, got ", step);
 }
 
 //! Throws unless `n >= 0`.
 constexpr void schedule_require_nonnegative(std::int64_t n, std::string_view where, std::string_view argument) {
-    if (n < 0) schedule_fail(where, argument, "must be >= 0, got " + std::to_string(n));
+    require(n >= 0, where, argument, "must be >= 0, got ", n);
 }
 
 //! Throws unless `n > 0`.
 constexpr void schedule_require_positive(std::int64_t n, std::string_view where, std::string_view argument) {
-    if (n <= 0) schedule_fail(where, argument, "must be > 0, got " + std::to_string(n));
+    require(n > 0, where, argument, "must be > 0, got ", n);
 }
 
 } // namespace detail

@@ -30,8 +30,7 @@ struct cosine_decay {
         detail::schedule_require_positive(decay_steps, "cosine_decay", "decay_steps");
         detail::schedule_require_finite(alpha, "cosine_decay", "alpha");
         detail::schedule_require_finite(exponent, "cosine_decay", "exponent");
-        if (!(exponent > 0.0))
-            detail::schedule_fail("cosine_decay", "exponent", "must be > 0, got " + detail::schedule_number(exponent));
+        require(exponent > 0.0, "cosine_decay", "exponent", "must be > 0, got ", exponent);
     }
     //! The value at `step` >= 0.
     constexpr double operator()(std::int64_t step) const {
@@ -64,10 +63,8 @@ struct warmup_cosine {
         detail::schedule_require_finite(init, "warmup_cosine", "init");
         detail::schedule_require_nonnegative(warmup_steps, "warmup_cosine", "warmup_steps");
         detail::schedule_require_positive(decay_steps, "warmup_cosine", "decay_steps");
-        if (warmup_steps >= decay_steps)
-            detail::schedule_fail("warmup_cosine", "warmup_steps",
-                                  "must be shorter than the horizon decay_steps = " + std::to_string(decay_steps) + ", got " +
-                                      std::to_string(warmup_steps));
+        require(warmup_steps < decay_steps, "warmup_cosine", "warmup_steps", "must be shorter than the horizon decay_steps = ",
+                decay_steps, ", got ", warmup_steps);
         decay().check();
     }
     //! The value at `step` >= 0.
@@ -104,7 +101,7 @@ struct sgdr {
         detail::schedule_require_finite(peak, "sgdr", "peak");
         detail::schedule_require_finite(end, "sgdr", "end");
         detail::schedule_require_positive(period, "sgdr", "period");
-        if (period_mult < 1) detail::schedule_fail("sgdr", "period_mult", "must be >= 1, got " + std::to_string(period_mult));
+        require(period_mult >= 1, "sgdr", "period_mult", "must be >= 1, got ", period_mult);
     }
     //! The value at `step` >= 0.
     constexpr double operator()(std::int64_t step) const {
@@ -153,25 +150,17 @@ struct one_cycle {
         detail::schedule_require_finite(peak, "one_cycle", "peak");
         detail::schedule_require_positive(total_steps, "one_cycle", "total_steps");
         detail::schedule_require_finite(pct_start, "one_cycle", "pct_start");
-        if (!(pct_start > 0.0 && pct_start < 1.0))
-            detail::schedule_fail("one_cycle", "pct_start", "must be in (0, 1), got " + detail::schedule_number(pct_start));
+        require(pct_start > 0.0 && pct_start < 1.0, "one_cycle", "pct_start", "must be in (0, 1), got ", pct_start);
         detail::schedule_require_finite(div_factor, "one_cycle", "div_factor");
         detail::schedule_require_finite(final_div_factor, "one_cycle", "final_div_factor");
-        if (!(div_factor > 0.0))
-            detail::schedule_fail("one_cycle", "div_factor", "must be > 0, got " + detail::schedule_number(div_factor));
-        if (!(final_div_factor > 0.0))
-            detail::schedule_fail("one_cycle", "final_div_factor",
-                                  "must be > 0, got " + detail::schedule_number(final_div_factor));
-        if (shape == curve::one_minus_sqrt)
-            detail::schedule_fail("one_cycle", "shape", "must be curve::cosine or curve::linear");
+        require(div_factor > 0.0, "one_cycle", "div_factor", "must be > 0, got ", div_factor);
+        require(final_div_factor > 0.0, "one_cycle", "final_div_factor", "must be > 0, got ", final_div_factor);
+        require(shape != curve::one_minus_sqrt, "one_cycle", "shape", "must be curve::cosine or curve::linear");
         const double s1 = pct_start * static_cast<double>(total_steps) - 1.0;
         const double last = static_cast<double>(total_steps) - 1.0;
         const double s2 = three_phase ? 2.0 * pct_start * static_cast<double>(total_steps) - 2.0 : s1;
-        if (!(s1 > 0.0 && s2 >= s1 && last > s2))
-            detail::schedule_fail("one_cycle", "total_steps",
-                                  "is too short for pct_start = " + detail::schedule_number(pct_start) +
-                                      ": every phase must last at least one step, got total_steps = " +
-                                      std::to_string(total_steps));
+        require(s1 > 0.0 && s2 >= s1 && last > s2, "one_cycle", "total_steps", "is too short for pct_start = ", pct_start,
+                ": every phase must last at least one step, got total_steps = ", total_steps);
     }
     //! The value at `step` >= 0.
     constexpr double operator()(std::int64_t step) const {

@@ -35,8 +35,7 @@ struct wsd {
         detail::schedule_require_nonnegative(stable_steps, "wsd", "stable_steps");
         detail::schedule_require_nonnegative(decay_steps, "wsd", "decay_steps");
         detail::schedule_require_finite(min_ratio, "wsd", "min_ratio");
-        if (!(min_ratio >= 0.0 && min_ratio <= 1.0))
-            detail::schedule_fail("wsd", "min_ratio", "must be in [0, 1], got " + detail::schedule_number(min_ratio));
+        require(min_ratio >= 0.0 && min_ratio <= 1.0, "wsd", "min_ratio", "must be in [0, 1], got ", min_ratio);
     }
     //! The value at `step` >= 0.
     constexpr double operator()(std::int64_t step) const {

@@ -45,11 +45,6 @@ concept tensor = requires {
 template <class X, class V>
 concept tensor_of = tensor<X> && std::is_same_v<typename tensor_traits<std::remove_cvref_t<X>>::value_type, V>;
 
-namespace detail {
-template <class>
-inline constexpr bool always_false = false;
-} // namespace detail
-
 //! The end of the sentence with which a function rejects an argument that does not model
 //! `tensor` (a string literal, for `static_assert`).
 #define SELFREPLAY_TENSOR_HINT                                                                                \

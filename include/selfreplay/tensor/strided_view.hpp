@@ -8,7 +8,7 @@
 #include <string>
 #include <type_traits>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 
 namespace selfreplay {
 

@@ -13,9 +13,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/losses/common.hpp"
 #include "selfreplay/losses/detail/rows.hpp"
-#include "selfreplay/tensor/error.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 namespace selfreplay::detail {

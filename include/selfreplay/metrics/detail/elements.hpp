@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 namespace selfreplay::detail {

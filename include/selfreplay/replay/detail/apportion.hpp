@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "selfreplay/tensor/error.hpp"
+#include "selfreplay/error.hpp"
 #include "selfreplay/tensor/strided_view.hpp"
 
 namespace selfreplay::detail {

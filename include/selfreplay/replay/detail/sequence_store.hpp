@@ -10,11 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "selfreplay/error.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
-#include "selfreplay/tensor/error.hpp"
 
 namespace selfreplay::detail {
 
