@@ -14,8 +14,8 @@
 namespace selfreplay {
 
 //! Temperature scaling: every logit x becomes x / t (t > 0; t = 1 changes nothing and reads
-//! nothing), computed as x * (1 / t), within 1 ulp of the quotient and several times faster than
-//! dividing. t = 0 is greedy decoding: only the argmax keeps its logit (the lowest index among
+//! nothing), computed as x * (1 / t) (a multiplication per logit, not a division), within 1 ulp
+//! of the quotient. t = 0 is greedy decoding: only the argmax keeps its logit (the lowest index among
 //! tied maxima, as `argmax`), every other token gets -inf (llama.cpp treats t <= 0 the same way;
 //! here t < 0 is an error). Throws for t < 0 or non-finite t, for an empty row, for a NaN or +inf
 //! logit (t != 1; only the support is read when there is one), and when a finite logit divided

@@ -66,10 +66,6 @@ public:
     //! True when some extent is 0.
     constexpr bool empty() const noexcept { return size() == 0; }
 
-    //! True when the last dimension is unit-stride, so each innermost row is a contiguous
-    //! span: the condition for the vectorised paths.
-    constexpr bool rows_contiguous() const noexcept { return extents_[Rank - 1] <= 1 || strides_[Rank - 1] == 1; }
-
     //! True when the elements are packed in row-major order with no gaps.
     constexpr bool is_contiguous() const noexcept {
         index_t expected = 1;
@@ -100,16 +96,6 @@ public:
             s[r - 1] = strides_[r];
         }
         return {data_ + i * strides_[0], e, s};
-    }
-
-    //! Pointer to the start of innermost row `(i0, ..., iR-2)`; for rank 1, `data()`.
-    template <class... I>
-        requires(sizeof...(I) == Rank - 1)
-    constexpr T* row_ptr(I... i) const noexcept {
-        const std::array<index_t, Rank - 1> idx{static_cast<index_t>(i)...};
-        index_t off = 0;
-        for (std::size_t r = 0; r + 1 < Rank; ++r) off += idx[r] * strides_[r];
-        return data_ + off;
     }
 
 private:
