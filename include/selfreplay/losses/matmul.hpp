@@ -15,10 +15,17 @@
 
 namespace selfreplay {
 
-//! A matrix-product backend for element type `T` (float or double): for `m` a const `M`,
-//! `m(a, b, c, accumulate)` with `a` a `strided_view<const T, 2>` [m, k], `b` a
-//! `strided_view<const T, 2>` [k, n] and `c` a `strided_view<T, 2>` [m, n] computes
-//! c = a * b, or c += a * b when `accumulate`.
+//! A matrix-product backend for element type `T` (float or double).
+//!
+//! \par Required expressions
+//! For `m` a const `M`, `a` a `strided_view<const T, 2>` [m, k], `b` a `strided_view<const T, 2>`
+//! [k, n], `c` a `strided_view<T, 2>` [m, n] and `accumulate` a `bool`:
+//! - `m(a, b, c, accumulate)`: computes c = a * b, or c += a * b when `accumulate`.
+//!
+//! \par Models
+//! `eigen_matmul` (selfreplay/adapters/eigen.hpp), `libtorch::torch_matmul`
+//! (selfreplay/adapters/torch.hpp), the three-loop model of tests/losses.
+//!
 //!
 //! The callers guarantee: the extents agree; `c` does not overlap `a` or `b`; every view has a
 //! unit stride in one of its two dimensions (row- or column-major with any leading dimension,

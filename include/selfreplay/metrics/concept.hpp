@@ -10,16 +10,22 @@ namespace selfreplay {
 
 //! An accumulator of one forgetting metric.
 //!
-//! Required expressions, for `A a; const A b;`:
+//! \par Required expressions
+//! For `A a; const A b;` (`A` copyable and default-initializable):
 //! - `a.merge(b)`: afterwards `a` holds everything `b` held as well;
 //! - `b.value()` -> convertible to `double`: the metric (throws `invalid_argument` when it is
 //!   undefined, e.g. nothing was added to a mean);
 //! - `b.count()` -> convertible to `std::int64_t`: how many values went in.
 //! Each model also has its own `add(...)` overloads (what it measures decides what it takes).
 //!
-//! Law (tested for every model with random split points): adding values to several
-//! accumulators and merging them gives the same `value()` as adding all of them to one, bit for
-//! bit (sums are kept exactly with `exact_sum`). Trivial model to copy: `mean_loss`.
+//! \par Laws
+//! Tested for every model with random split points: adding values to several accumulators and
+//! merging them gives the same `value()` as adding all of them to one, bit for bit (sums are kept
+//! exactly with `exact_sum`).
+//!
+//! \par Models
+//! `mean_loss` (the trivial model to copy), `mean_kl`, `forgetting`, `second_half_loss`,
+//! `weight_norm`, `weight_distance_ratio`.
 template <class A>
 concept forgetting_metric = std::copyable<A> && std::default_initializable<A> && requires(A& a, const A& b) {
     a.merge(b);

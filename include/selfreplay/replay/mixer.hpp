@@ -337,8 +337,10 @@ private:
 
 //! A replay mixer: how replay enters the training step (the reference code's `reg.method`).
 //!
-//! Required, for `m` a const `M`, `step` an `std::int64_t`, `B` an `index_t`, `ctx` an
-//! `objective_context<float>&` or `objective_context<double>&`:
+//! \par Required expressions
+//! For `m` a const `M`, `step` an `std::int64_t`, `B` an `index_t`, `ctx` an
+//! `objective_context<float>&` or `objective_context<double>&` (one member template
+//! `template <class T> void add_terms(objective_context<T>&) const` serves both):
 //! - `static constexpr bool needs_replay_batch`: the trainer must draw a replay batch;
 //! - `static constexpr bool needs_student_replay_logits`: ... and run theta on it;
 //! - `static constexpr bool needs_reference_replay_logits`: ... and run pi on it;
@@ -350,8 +352,10 @@ private:
 //! - optional: `m.check()`, which throws `invalid_argument` for a bad parameter; `strategy` calls
 //!   it at its construction (`check_policy`).
 //!
-//! Models: `no_replay`, `replace`, `ntp_pre`, `kl_pre`, `kl_dwn`, `mixer_sum` (`a + b`). A user
-//! type models it with these members and no registration (examples/custom_strategy).
+//! \par Models
+//! `no_replay`, `replace`, `ntp_pre`, `kl_pre`, `kl_dwn`, `mixer_sum` (`a + b`). A user type
+//! models it with these members and no registration (examples/custom_strategy,
+//! examples/custom_mixer).
 template <class M>
 concept replay_mixer = requires(const M& m, std::int64_t step, index_t rows, objective_context<float>& cf,
                                 objective_context<double>& cd) {

@@ -32,11 +32,18 @@ inline row_shard shard_of(index_t batch, index_t rank, index_t ranks) {
     return {begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
-//! A replay source that can draw a shard of a global batch: `s.draw(out, batch, shard)` writes rows
-//! [shard.begin, shard.end) of the next global batch of `batch` rows into `out` ([end - begin,
-//! seq_len]) and advances as the draw of the whole batch would. Models: `reservoir_buffer`,
-//! `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`, `weighted_mixture` of such sources. (`self_generated` is
-//! sharded once, at construction: `self_generated_options::shard`.)
+//! A replay source that can draw a shard of a global batch.
+//!
+//! \par Required expressions
+//! For `s` an lvalue of `S` (a `replay_source`), `batch` an `index_t` and `shard` a `row_shard`:
+//! - `s.draw(out, batch, shard)`: writes rows [shard.begin, shard.end) of the next global batch of
+//!   `batch` rows into `out` ([end - begin, seq_len]) and advances as the draw of the whole batch
+//!   would.
+//!
+//! \par Models
+//! `reservoir_buffer`, `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`, `weighted_mixture`
+//! of such sources. (`self_generated` is sharded once, at construction:
+//! `self_generated_options::shard`.)
 template <class S>
 concept sharded_replay_source = requires(S& s, strided_view<std::int32_t, 2> out, index_t batch, row_shard shard) {
     s.draw(out, batch, shard);

@@ -24,17 +24,21 @@ using token_batch_view = strided_view<std::int32_t, 2>;
 
 //! A replay source produces replay batches: sequences of a fixed length `seq_len()`.
 //!
-//! Required expressions, for `s` an lvalue of `S` and `out` a `token_batch_view` of extents
-//! [B, s.seq_len()]:
+//! \par Required expressions
+//! For `s` an lvalue of `S` and `out` a `token_batch_view` of extents [B, s.seq_len()]:
 //! - `s.seq_len()`: the length T of every sequence it produces (convertible to `index_t`);
 //! - `s.draw(out)`: writes the next B replay sequences into the rows of `out`, advancing the
 //!   source's state (a second call gives the next batch); throws `invalid_argument` when it
 //!   cannot (an empty buffer, a mismatched `out`).
 //!
-//! Laws: deterministic given the source's construction and the sequence of calls; when the
-//! source also models `saveable`, restoring a saved state reproduces the batches that followed it.
-//! Models: `reservoir_buffer`, `task_balanced_buffer`, `ring_buffer`, `weighted_mixture`,
-//! `self_generated`; a user type models it with these two members and no registration.
+//! \par Laws
+//! Deterministic given the source's construction and the sequence of calls; when the source also
+//! models `saveable`, restoring a saved state reproduces the batches that followed it.
+//!
+//! \par Models
+//! `reservoir_buffer`, `task_balanced_buffer`, `ring_buffer`, `keyed_reservoir`,
+//! `weighted_mixture`, `self_generated`; a user type models it with these two members and no
+//! registration (examples/custom_strategy).
 template <class S>
 concept replay_source = requires(S& s, const S& cs, token_batch_view out) {
     { cs.seq_len() } -> std::convertible_to<index_t>;

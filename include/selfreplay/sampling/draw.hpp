@@ -21,11 +21,18 @@ namespace selfreplay {
 //! `token_sampler` (a string literal, for `static_assert`).
 #define SELFREPLAY_SAMPLER_HINT "(it needs a const member draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) returning the token id)"
 
-//! A draw picks one token id in [0, V) from a processed row of V logits:
-//! `d.draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) -> std::int32_t`,
-//! using only `rng` for randomness (so the draw is reproducible from the rng state) and only the
-//! support when `ctx.has_support`. Throws when the row is empty (V = 0), every entry is -inf or
-//! some entry is NaN / +inf.
+//! A draw picks one token id in [0, V) from a processed row of V logits.
+//!
+//! \par Required expressions
+//! For `d` a const `D`, `row` a `std::span<const T>`, `ctx` a `sampling_context<T>&`, `rng` a
+//! `counter_rng&`:
+//! - `d.draw(row, ctx, rng)` -> convertible to `std::int32_t`: the token, using only `rng` for
+//!   randomness (so the draw is reproducible from the rng state) and only the support when
+//!   `ctx.has_support`. Throws when the row is empty (V = 0), every entry is -inf or some entry
+//!   is NaN / +inf.
+//!
+//! \par Models
+//! `categorical` (exact), `gumbel_max`, `greedy`.
 template <class D, class T = float>
 concept token_sampler = requires(const D& d, std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) {
     { d.draw(row, ctx, rng) } -> std::convertible_to<std::int32_t>;

@@ -28,13 +28,21 @@ concept language_model_over = token_id<Id> && requires(M& m, strided_view<const 
     m.next_token_logits(prefixes, logits);
 };
 
-//! A model that gives next-token logits for a batch of prefixes:
+//! A model that gives next-token logits for a batch of prefixes.
+//!
+//! \par Required expressions
+//! For `m` an lvalue of `M`:
 //! - `m.vocab_size()` -> the vocabulary size V (convertible to `index_t`);
 //! - `m.next_token_logits(strided_view<const Id, 2> prefixes, strided_view<Logit, 2> logits)`
 //!   with `Id` = `std::int32_t` or `std::int64_t`: `prefixes` is [B, L] (every row has the same
 //!   length L >= 1, row b is a token prefix), the model writes into `logits` [B, V] the logits of
 //!   the token following each prefix. Row b's logits must depend only on row b's prefix.
 //! `Logit` is the logit element type (float by default; double also works).
+//!
+//! \par Models
+//! `libtorch::module_language_model` and `libtorch::incremental_module_language_model`
+//! (selfreplay/adapters/torch.hpp), the lab's adapter (examples/lab/lm_adapter.hpp), the bigram
+//! model of tests/sampling; any user type with these two members.
 template <class M, class Logit = float>
 concept language_model = language_model_over<M, Logit, std::int32_t> || language_model_over<M, Logit, std::int64_t>;
 

@@ -20,12 +20,19 @@ namespace selfreplay {
 //! `logits_processor` (a string literal, for `static_assert`).
 #define SELFREPLAY_PROCESSOR_HINT "(it needs a const member process(std::span<T> row, sampling_context<T>& ctx))"
 
-//! A logits processor modifies one row of V logits in place:
-//! `p.process(std::span<T> row, sampling_context<T>& ctx)` (const member, `T` float or double).
-//! Masked tokens get -inf. `ctx.history` holds the tokens generated so far for processors that
-//! need them (penalties). Models: temperature, top_k, top_p, min_p, typical_p,
-//! repetition_penalty, frequency_penalty, presence_penalty, logit_bias, banned_tokens, and
-//! chains of them (`a | b | c`, applied left to right).
+//! A logits processor modifies one row of V logits in place.
+//!
+//! \par Required expressions
+//! For `p` a const `P`, `row` a `std::span<T>` (`T` float or double), `ctx` a `sampling_context<T>&`:
+//! - `p.process(row, ctx)`: processes `row` in place; masked tokens get -inf. `ctx.history` holds
+//!   the tokens generated so far for processors that need them (penalties).
+//! - optional: `p.check()`, which throws `invalid_argument` for a bad parameter (`check_policy`).
+//!
+//! \par Models
+//! `temperature`, `top_k`, `top_p`, `min_p`, `typical_p`, `repetition_penalty`,
+//! `frequency_penalty`, `presence_penalty`, `logit_bias`, `banned_tokens`, and chains of them
+//! (`processor_chain`, built with `a | b | c`, applied left to right); `no_processing`.
+//!
 //! A processor (or a draw) may declare `static constexpr bool support_aware = true;`: a promise
 //! that, while `ctx.has_support`, nothing it decides or writes inside the support depends on the
 //! row's entries outside it (they count as -inf). Every processor and draw of the library does;

@@ -25,9 +25,20 @@ namespace selfreplay {
 
 //! A schedule: a copyable callable from a step to a value.
 //!
-//! Laws (checked for every model in tests/schedules): defined and finite at step 0 and at every
-//! later step; deterministic (the same step gives the same value); `s(-1)` throws
-//! `selfreplay::invalid_argument`. Trivial model to copy: `constant`.
+//! \par Required expressions
+//! For `s` a const `S` (copy-constructible) and `step` a `std::int64_t` >= 0:
+//! - `s(step)` -> convertible to `double`: the value at `step`;
+//! - optional: `s.check()`, which throws `invalid_argument` for a bad parameter (`check_policy`).
+//!
+//! \par Laws
+//! Checked for every model in tests/schedules: defined and finite at step 0 and at every later
+//! step; deterministic (the same step gives the same value); `s(-1)` throws
+//! `selfreplay::invalid_argument`.
+//!
+//! \par Models
+//! `constant` (the trivial model to copy), `linear`, `polynomial`, `warmup_constant`, `exponential_decay`,
+//! `piecewise_constant`, `piecewise_linear`, `inverse_sqrt`, `cosine_decay`, `warmup_cosine`, `sgdr`,
+//! `one_cycle`, `wsd`, and the combinators `joined` (built with `join`), `scale`, `clamp`; any user callable.
 template <class S>
 concept schedule = std::copy_constructible<S> && requires(const S& s, std::int64_t step) {
     { s(step) } -> std::convertible_to<double>;

@@ -34,7 +34,16 @@ inline constexpr std::size_t dynamic_rank = static_cast<std::size_t>(-1);
 template <class X>
 struct tensor_traits;
 
-//! Satisfied by types for which `tensor_traits` is specialized, ignoring cv-ref qualifiers.
+//! A backend whose memory `view()` can alias.
+//!
+//! \par Required expressions
+//! `tensor_traits<X>` (for `X` without cv-ref qualifiers) is specialized with `value_type`,
+//! `rank` and `view<R>(x)`, as the file comment lists.
+//!
+//! \par Models
+//! `strided_view`; Eigen dense matrices, arrays, maps and blocks (selfreplay/adapters/eigen.hpp);
+//! xtensor containers and strided views (selfreplay/adapters/xtensor.hpp); raw memory through
+//! `make_view`.
 template <class X>
 concept tensor = requires {
     typename tensor_traits<std::remove_cvref_t<X>>::value_type;
