@@ -161,6 +161,19 @@ struct task_holder {
         return out;
     }
 };
+const sr::keyed_reservoir_options keyed_settings{.capacity = 6, .seq_len = 2, .seed = 9};
+struct keyed_holder {
+    sr::keyed_reservoir b{keyed_settings};
+    keyed_holder() { b.add(numbered_rows(500, 3, 2).view(), 500); }
+    sr::keyed_reservoir& object() { return b; }
+    std::vector<std::int32_t> next() {
+        auto out = batches(b, 2, 3);
+        b.add(numbered_rows(700, 9, 2).view(), 700);
+        auto more = batches(b, 2, 3);
+        out.insert(out.end(), more.begin(), more.end());
+        return out;
+    }
+};
 struct generated_holder {
     sr::self_generated<bigram> s{model, sg_options()};
     generated_holder() { batches(s, 1, 3); }
@@ -210,6 +223,12 @@ image_t task_image() {
     batches(b, 2, 2);
     return sr::state_bytes(b);
 }
+image_t keyed_image() {
+    sr::keyed_reservoir b(keyed_settings);
+    b.add(numbered_rows(0, 20, 2).view(), 0);
+    batches(b, 3, 2);
+    return sr::state_bytes(b);
+}
 image_t generated_image() {
     sr::self_generated<bigram> s(model, sg_options());
     batches(s, 3, 3);
@@ -231,6 +250,7 @@ TEST_CASE("refused loads leave every stateful type exactly as it was (truncated,
     check_mutations(ring_image(), [] { return ring_holder{}; }, std::numeric_limits<std::int32_t>::max());
     check_mutations(task_image(), [] { return task_holder{}; }, std::numeric_limits<std::int32_t>::max());
     check_mutations(generated_image(), [] { return generated_holder{}; }, bigram::V);
+    check_mutations(keyed_image(), [] { return keyed_holder{}; }, std::numeric_limits<std::int32_t>::max());
     // mixtures are not copyable with reference members: build in place
     std::size_t refused = 0;
     const auto image = mixture_image();
@@ -352,6 +372,59 @@ TEST_CASE("task_balanced_buffer: duplicate task ids, group sizes against quotas 
     CHECK(c.tasks().empty());
 }
 
+TEST_CASE("keyed_reservoir: ids (order, duplicates, count), tokens and counters are validated") {
+    // the record (see keyed_reservoir::save): tag, capacity, seq_len, seed, seen, draws, ids, tokens
+    const auto image = keyed_image();
+    const std::size_t k0 = tag(15); // after "keyed_reservoir"
+    const std::size_t ids = k0 + 40 + 8; // the first id, after the id count
+    const std::size_t tokens = ids + 6 * 8 + 8; // the first token id, after the token count
+    sr::keyed_reservoir source(keyed_settings);
+    source.add(numbered_rows(0, 20, 2).view(), 0);
+    std::uint64_t first = 0, second = 0;
+    std::memcpy(&first, image.data() + header + ids, 8);
+    std::memcpy(&second, image.data() + header + ids + 8, 8);
+    REQUIRE(first == source.id(0));
+    REQUIRE(second == source.id(1));
+    sr::keyed_reservoir b(keyed_settings);
+    // an id twice, two ids swapped (out of key order), an id whose key does not fit its place
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, ids + 8, first), "dup.bin", b),
+                      Catch::Contains("out of (key, id) order or twice"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(with<std::uint64_t>(image, ids, second), ids + 8, first), "swap.bin", b),
+                      Catch::Contains("out of (key, id) order"));
+    // more sequences than the capacity: an extra id and its tokens in a record of capacity 6
+    {
+        sr::state_writer w;
+        w.tag("keyed_reservoir");
+        w.put<std::int64_t>(6);
+        w.put<std::int64_t>(2);
+        w.put<std::uint64_t>(9);
+        w.put<std::uint64_t>(20);
+        w.put<std::uint64_t>(0);
+        std::vector<std::uint64_t> seven;
+        sr::keyed_reservoir big({.capacity = 7, .seq_len = 2, .seed = 9});
+        big.add(numbered_rows(0, 20, 2).view(), 0);
+        for (sr::index_t i = 0; i < 7; ++i) seven.push_back(big.id(i));
+        w.put_array(seven);
+        w.put_array(std::vector<std::int32_t>(14, 1));
+        image_t over(header, 0);
+        std::memcpy(over.data(), image.data(), header);
+        over.insert(over.end(), w.payload().begin(), w.payload().end());
+        over.insert(over.end(), 8, 0);
+        CHECK_THROWS_WITH(sr::restore_state_bytes(reseal(over), "over.bin", b), Catch::Contains("more than its limit of 6"));
+    }
+    // a negative token id; fewer sequences offered than held; counters beyond 2^61
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::int32_t>(image, tokens + 4, -3), "neg.bin", b), Catch::Contains("negative token id -3"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, k0 + 24, 5), "seen.bin", b), Catch::Contains("only 5 were offered"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, k0 + 32, std::uint64_t{1} << 62), "draws.bin", b),
+                      Catch::Contains("'draws'") && Catch::Contains("2^61"));
+    CHECK(b.size() == 0);
+    CHECK(b.seen() == 0);
+    // the unedited image loads and holds the source's ids
+    sr::restore_state_bytes(image, "ok.bin", b);
+    CHECK(b.size() == 6);
+    CHECK(b.id(0) == first);
+}
+
 namespace {
 // The objects of the committed version-1 fixture, in the state they had when it was written.
 struct fixture_objects {
@@ -408,6 +481,42 @@ TEST_CASE("write the version-1 fixture", "[.write-fixture]") {
     fixture_objects o;
     o.run();
     sr::save_state(fixture_path, o.reservoir, o.ring, o.tasks, o.generated);
+}
+
+namespace {
+// The committed version-1 fixture of the keyed reservoir (written after the first fixture, by the
+// build that added its state): a buffer fed 3 shards and merged, then drawn.
+const sr::keyed_reservoir_options keyed_fixture_settings{.capacity = 7, .seq_len = 3, .seed = 15};
+struct keyed_fixture {
+    sr::keyed_reservoir keyed{keyed_fixture_settings};
+    void run() {
+        sr::keyed_reservoir other(keyed.options());
+        keyed.add(numbered_rows(0, 11, 3).view(), 0);
+        other.add(numbered_rows(11, 9, 3).view(), 11);
+        keyed.merge(other);
+        batches(keyed, 2, 3);
+    }
+    std::vector<std::int32_t> next() { return batches(keyed, 3, 4); }
+};
+const std::string keyed_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_reservoir_v1.bin";
+} // namespace
+
+TEST_CASE("the committed version-1 keyed_reservoir file loads and resumes exactly (format stability)") {
+    std::ifstream f(keyed_fixture_path, std::ios::binary);
+    REQUIRE(f);
+    const image_t fixture((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    keyed_fixture written;
+    written.run();
+    CHECK(sr::state_bytes(written.keyed) == fixture);
+    keyed_fixture loaded;
+    sr::load_state(keyed_fixture_path, loaded.keyed);
+    CHECK(loaded.next() == written.next());
+}
+
+TEST_CASE("write the version-1 keyed fixture", "[.write-fixture]") {
+    keyed_fixture o;
+    o.run();
+    sr::save_state(keyed_fixture_path, o.keyed);
 }
 
 namespace {

@@ -49,6 +49,15 @@ inline void require_shard(const row_shard& shard, index_t batch, std::string_vie
     require(shard.begin <= shard.end, where, argument, "has begin ", shard.begin, " > end ", shard.end);
     require(shard.end <= batch, where, argument, "has end ", shard.end, " beyond the batch of ", batch, " rows");
 }
+
+//! The argument checks of a sharded `draw(out, batch, shard)`: throws `invalid_argument(where,
+//! ...)` naming `batch` when it is negative, `shard` as `require_shard` does, and `out` when its
+//! row count `out_rows` is not shard.rows().
+inline void require_sharded_draw(index_t out_rows, index_t batch, const row_shard& shard, std::string_view where) {
+    require(batch >= 0, where, "batch", "must be >= 0, got ", batch);
+    require_shard(shard, batch, where, "shard");
+    require(out_rows == shard.rows(), where, "out", "has ", out_rows, " rows but the shard has ", shard.rows());
+}
 } // namespace detail
 
 } // namespace selfreplay

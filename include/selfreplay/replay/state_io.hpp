@@ -7,8 +7,8 @@
 //! byte order, which is little-endian on every platform the library supports (x86-64, AArch64);
 //! the byte-order mark (bytes 04 03 02 01 in a little-endian file) makes a reader of the other
 //! endianness refuse the file instead of misreading it. A file of version 1 written by this
-//! build is committed as tests/data/replay/state_v1.bin: later builds must load it or refuse it
-//! with a message naming the version.
+//! build is committed as tests/data/replay/state_v1.bin (and keyed_reservoir_v1.bin beside it):
+//! later builds must load them or refuse them with a message naming the version.
 //!
 //! | offset | bytes | field |
 //! | --- | --- | --- |

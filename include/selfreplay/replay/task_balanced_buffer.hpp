@@ -91,10 +91,7 @@ public:
     template <class X>
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const auto o = detail::token_rows(out, options_.seq_len, "task_balanced_buffer::draw", "out");
-        require(batch >= 0, "task_balanced_buffer::draw", "batch", "must be >= 0, got ", batch);
-        detail::require_shard(shard, batch, "task_balanced_buffer::draw", "shard");
-        require(o.extent(0) == shard.rows(), "task_balanced_buffer::draw", "out", "has ", o.extent(0),
-                " rows but the shard has ", shard.rows());
+        detail::require_sharded_draw(o.extent(0), batch, shard, "task_balanced_buffer::draw");
         draw_rows(o, shard);
     }
 

@@ -64,10 +64,7 @@ public:
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const std::string where = std::string(owner_) + "::draw";
         const auto o = token_rows(out, seq_len_, where.c_str(), "out");
-        require(batch >= 0, where.c_str(), "batch", "must be >= 0, got ", batch);
-        require_shard(shard, batch, where.c_str(), "shard");
-        require(o.extent(0) == shard.rows(), where.c_str(), "out", "has ", o.extent(0), " rows but the shard has ",
-                shard.rows());
+        require_sharded_draw(o.extent(0), batch, shard, where);
         draw_rows(o, shard, where);
     }
 
