@@ -63,6 +63,12 @@ TEST_CASE("save/restore reproduces the next 100 batches of stored sources") {
     check_resume(
         "keyed", [] { return sr::keyed_reservoir({.capacity = 16, .seq_len = 4, .seed = 5}); },
         [](auto& buf, int part) { buf.add(numbered_rows(part * 1000, 40, 4).view(), std::uint64_t(part) * 40); });
+    check_resume(
+        "keyed_task_balanced", [] { return sr::keyed_task_balanced_buffer({.capacity = 16, .seq_len = 4, .seed = 5}); },
+        [](auto& buf, int part) {
+            buf.add(numbered_rows(part * 1000, 30, 4).view(), part, std::uint64_t(part) * 40);
+            buf.add(numbered_rows(part * 1000 + 500, 3, 4).view(), 7, std::uint64_t(part) * 40 + 30);
+        });
 }
 
 TEST_CASE("restore continues insertion exactly as an uninterrupted buffer") {

@@ -174,6 +174,19 @@ struct keyed_holder {
         return out;
     }
 };
+const sr::keyed_task_balanced_options keyed_task_settings{.capacity = 5, .seq_len = 2, .seed = 9};
+struct keyed_task_holder {
+    sr::keyed_task_balanced_buffer b{keyed_task_settings};
+    keyed_task_holder() { b.add(numbered_rows(500, 3, 2).view(), 4, 500); }
+    sr::keyed_task_balanced_buffer& object() { return b; }
+    std::vector<std::int32_t> next() {
+        auto out = batches(b, 2, 3);
+        b.add(numbered_rows(700, 9, 2).view(), 11, 700);
+        auto more = batches(b, 2, 3);
+        out.insert(out.end(), more.begin(), more.end());
+        return out;
+    }
+};
 struct generated_holder {
     sr::self_generated<bigram> s{model, sg_options()};
     generated_holder() { batches(s, 1, 3); }
@@ -229,6 +242,14 @@ image_t keyed_image() {
     batches(b, 3, 2);
     return sr::state_bytes(b);
 }
+image_t keyed_task_image() {
+    sr::keyed_task_balanced_buffer b(keyed_task_settings);
+    b.add(numbered_rows(0, 7, 2).view(), 3, 0);
+    b.add(numbered_rows(100, 2, 2).view(), 1, 100);
+    b.add(numbered_rows(200, 5, 2).view(), 2, 200);
+    batches(b, 2, 2);
+    return sr::state_bytes(b);
+}
 image_t generated_image() {
     sr::self_generated<bigram> s(model, sg_options());
     batches(s, 3, 3);
@@ -251,6 +272,7 @@ TEST_CASE("refused loads leave every stateful type exactly as it was (truncated,
     check_mutations(task_image(), [] { return task_holder{}; }, std::numeric_limits<std::int32_t>::max());
     check_mutations(generated_image(), [] { return generated_holder{}; }, bigram::V);
     check_mutations(keyed_image(), [] { return keyed_holder{}; }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(keyed_task_image(), [] { return keyed_task_holder{}; }, std::numeric_limits<std::int32_t>::max());
     // mixtures are not copyable with reference members: build in place
     std::size_t refused = 0;
     const auto image = mixture_image();
@@ -425,6 +447,71 @@ TEST_CASE("keyed_reservoir: ids (order, duplicates, count), tokens and counters 
     CHECK(b.id(0) == first);
 }
 
+TEST_CASE("keyed_task_balanced_buffer: task order, quotas, counts and ids are validated") {
+    // build the record by hand (see keyed_task_balanced_buffer::save): capacity 5, seq_len 2, seed 9
+    struct task_record {
+        std::int32_t task;
+        std::uint64_t seen;
+        std::vector<std::uint64_t> ids;
+    };
+    sr::keyed_task_balanced_buffer keys(keyed_task_settings); // bottom ids of tasks 0 and 1 (ids 0..9, 10..19)
+    keys.add(numbered_rows(0, 10, 2).view(), 0, 0);
+    keys.add(numbered_rows(10, 10, 2).view(), 1, 10);
+    auto held = [&](std::int32_t task, std::size_t n) {
+        std::vector<std::uint64_t> ids;
+        for (sr::index_t i = 0; i < sr::index_t(n); ++i) ids.push_back(keys.id(task, i));
+        return ids;
+    };
+    auto record = [](const std::vector<task_record>& tasks) {
+        sr::state_writer w;
+        w.tag("keyed_task_balanced_buffer");
+        w.put<std::int64_t>(5);
+        w.put<std::int64_t>(2);
+        w.put<std::uint64_t>(9);
+        w.put<std::uint64_t>(0);
+        w.put<std::uint64_t>(tasks.size());
+        for (const auto& t : tasks) {
+            w.put<std::int32_t>(t.task);
+            w.put<std::uint64_t>(t.seen);
+            w.put_array(t.ids);
+            w.put_array(std::vector<std::int32_t>(2 * t.ids.size(), 1));
+        }
+        image_t image(header, 0);
+        std::memcpy(image.data(), sr::detail::state_magic.data(), 8);
+        std::memcpy(image.data() + 8, &sr::state_format_version, 4);
+        std::memcpy(image.data() + 12, &sr::detail::state_byte_order_mark, 4);
+        image.insert(image.end(), w.payload().begin(), w.payload().end());
+        image.insert(image.end(), 8, 0);
+        return reseal(image);
+    };
+    sr::keyed_task_balanced_buffer b(keyed_task_settings);
+    // quotas of 2 tasks over capacity 5: 3 and 2
+    CHECK_NOTHROW(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, held(1, 2)}}), "ok.bin", b));
+    CHECK(b.size() == 5);
+    sr::keyed_task_balanced_buffer c(keyed_task_settings);
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{1, 10, held(1, 3)}, {0, 10, held(0, 2)}}), "order.bin", c),
+                      Catch::Contains("task ids out of ascending order or twice (task 0 after task 1)"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {0, 10, held(0, 2)}}), "dup.bin", c),
+                      Catch::Contains("out of ascending order or twice"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, held(1, 3)}}), "over.bin", c),
+                      Catch::Contains("3 sequences for task 1, more than its limit of 2"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, {}}}), "none.bin", c),
+                      Catch::Contains("no sequence for task 1 although its quota is 2"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 0, {}}}), "never.bin", c),
+                      Catch::Contains("task 1, which was never offered a row"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 2, held(0, 3)}, {1, 10, held(1, 2)}}), "seen.bin", c),
+                      Catch::Contains("3 sequences for task 0 but only 2 were offered"));
+    auto swapped = held(0, 3);
+    std::swap(swapped[0], swapped[1]);
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, swapped}, {1, 10, held(1, 2)}}), "swap.bin", c),
+                      Catch::Contains("ids of task 0 out of (key, id) order"));
+    const std::uint64_t big = std::uint64_t{1} << 60;
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, big, held(0, 3)}, {1, big, held(1, 2)}}), "total.bin", c),
+                      Catch::Contains("adding up to 2^61"));
+    CHECK(c.size() == 0);
+    CHECK(c.tasks().empty());
+}
+
 namespace {
 // The objects of the committed version-1 fixture, in the state they had when it was written.
 struct fixture_objects {
@@ -499,7 +586,42 @@ struct keyed_fixture {
     std::vector<std::int32_t> next() { return batches(keyed, 3, 4); }
 };
 const std::string keyed_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_reservoir_v1.bin";
+
+// The committed version-1 fixture of the keyed task-balanced buffer: 3 tasks from 2 merged parts.
+const sr::keyed_task_balanced_options keyed_task_fixture_settings{.capacity = 8, .seq_len = 3, .seed = 16};
+struct keyed_task_fixture {
+    sr::keyed_task_balanced_buffer tasks{keyed_task_fixture_settings};
+    void run() {
+        sr::keyed_task_balanced_buffer other(tasks.options());
+        tasks.add(numbered_rows(0, 9, 3).view(), 6, 0);
+        other.add(numbered_rows(9, 2, 3).view(), 6, 9);
+        other.add(numbered_rows(11, 7, 3).view(), -2, 11);
+        tasks.add(numbered_rows(18, 5, 3).view(), 3, 18);
+        tasks.merge(other);
+        batches(tasks, 2, 3);
+    }
+    std::vector<std::int32_t> next() { return batches(tasks, 3, 4); }
+};
+const std::string keyed_task_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_task_balanced_v1.bin";
 } // namespace
+
+TEST_CASE("the committed version-1 keyed_task_balanced_buffer file loads and resumes exactly (format stability)") {
+    std::ifstream f(keyed_task_fixture_path, std::ios::binary);
+    REQUIRE(f);
+    const image_t fixture((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    keyed_task_fixture written;
+    written.run();
+    CHECK(sr::state_bytes(written.tasks) == fixture);
+    keyed_task_fixture loaded;
+    sr::load_state(keyed_task_fixture_path, loaded.tasks);
+    CHECK(loaded.next() == written.next());
+}
+
+TEST_CASE("write the version-1 keyed task-balanced fixture", "[.write-fixture]") {
+    keyed_task_fixture o;
+    o.run();
+    sr::save_state(keyed_task_fixture_path, o.tasks);
+}
 
 TEST_CASE("the committed version-1 keyed_reservoir file loads and resumes exactly (format stability)") {
     std::ifstream f(keyed_fixture_path, std::ios::binary);
