@@ -571,74 +571,54 @@ TEST_CASE("write the version-1 fixture", "[.write-fixture]") {
 }
 
 namespace {
-// The committed version-1 fixture of the keyed reservoir (written after the first fixture, by the
-// build that added its state): a buffer fed 3 shards and merged, then drawn.
+// The committed version-1 fixture of the keyed buffers (written after state_v1.bin, by the build
+// that added their states): a keyed reservoir and a keyed task-balanced buffer (3 tasks), each fed
+// two parts and merged, then drawn.
 const sr::keyed_reservoir_options keyed_fixture_settings{.capacity = 7, .seq_len = 3, .seed = 15};
+const sr::keyed_task_balanced_options keyed_task_fixture_settings{.capacity = 8, .seq_len = 3, .seed = 16};
 struct keyed_fixture {
     sr::keyed_reservoir keyed{keyed_fixture_settings};
+    sr::keyed_task_balanced_buffer tasks{keyed_task_fixture_settings};
     void run() {
         sr::keyed_reservoir other(keyed.options());
         keyed.add(numbered_rows(0, 11, 3).view(), 0);
         other.add(numbered_rows(11, 9, 3).view(), 11);
         keyed.merge(other);
         batches(keyed, 2, 3);
-    }
-    std::vector<std::int32_t> next() { return batches(keyed, 3, 4); }
-};
-const std::string keyed_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_reservoir_v1.bin";
-
-// The committed version-1 fixture of the keyed task-balanced buffer: 3 tasks from 2 merged parts.
-const sr::keyed_task_balanced_options keyed_task_fixture_settings{.capacity = 8, .seq_len = 3, .seed = 16};
-struct keyed_task_fixture {
-    sr::keyed_task_balanced_buffer tasks{keyed_task_fixture_settings};
-    void run() {
-        sr::keyed_task_balanced_buffer other(tasks.options());
+        sr::keyed_task_balanced_buffer other_tasks(tasks.options());
         tasks.add(numbered_rows(0, 9, 3).view(), 6, 0);
-        other.add(numbered_rows(9, 2, 3).view(), 6, 9);
-        other.add(numbered_rows(11, 7, 3).view(), -2, 11);
+        other_tasks.add(numbered_rows(9, 2, 3).view(), 6, 9);
+        other_tasks.add(numbered_rows(11, 7, 3).view(), -2, 11);
         tasks.add(numbered_rows(18, 5, 3).view(), 3, 18);
-        tasks.merge(other);
+        tasks.merge(other_tasks);
         batches(tasks, 2, 3);
     }
-    std::vector<std::int32_t> next() { return batches(tasks, 3, 4); }
+    std::vector<std::int32_t> next() {
+        auto all = batches(keyed, 3, 4);
+        const auto more = batches(tasks, 3, 4);
+        all.insert(all.end(), more.begin(), more.end());
+        return all;
+    }
 };
-const std::string keyed_task_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_task_balanced_v1.bin";
+const std::string keyed_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_state_v1.bin";
 } // namespace
 
-TEST_CASE("the committed version-1 keyed_task_balanced_buffer file loads and resumes exactly (format stability)") {
-    std::ifstream f(keyed_task_fixture_path, std::ios::binary);
-    REQUIRE(f);
-    const image_t fixture((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    keyed_task_fixture written;
-    written.run();
-    CHECK(sr::state_bytes(written.tasks) == fixture);
-    keyed_task_fixture loaded;
-    sr::load_state(keyed_task_fixture_path, loaded.tasks);
-    CHECK(loaded.next() == written.next());
-}
-
-TEST_CASE("write the version-1 keyed task-balanced fixture", "[.write-fixture]") {
-    keyed_task_fixture o;
-    o.run();
-    sr::save_state(keyed_task_fixture_path, o.tasks);
-}
-
-TEST_CASE("the committed version-1 keyed_reservoir file loads and resumes exactly (format stability)") {
+TEST_CASE("the committed version-1 file of the keyed buffers loads and resumes exactly (format stability)") {
     std::ifstream f(keyed_fixture_path, std::ios::binary);
     REQUIRE(f);
     const image_t fixture((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     keyed_fixture written;
     written.run();
-    CHECK(sr::state_bytes(written.keyed) == fixture);
+    CHECK(sr::state_bytes(written.keyed, written.tasks) == fixture);
     keyed_fixture loaded;
-    sr::load_state(keyed_fixture_path, loaded.keyed);
+    sr::load_state(keyed_fixture_path, loaded.keyed, loaded.tasks);
     CHECK(loaded.next() == written.next());
 }
 
 TEST_CASE("write the version-1 keyed fixture", "[.write-fixture]") {
     keyed_fixture o;
     o.run();
-    sr::save_state(keyed_fixture_path, o.keyed);
+    sr::save_state(keyed_fixture_path, o.keyed, o.tasks);
 }
 
 namespace {

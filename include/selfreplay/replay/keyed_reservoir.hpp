@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "selfreplay/replay/detail/keyed_store.hpp"
-#include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/detail/draw.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
@@ -105,10 +105,7 @@ public:
 
     //! Appends the state (settings, counters, held ids in (key, id) order and their tokens) to `w`.
     void save(state_writer& w) const {
-        w.tag("keyed_reservoir");
-        w.put<std::int64_t>(options_.capacity);
-        w.put<std::int64_t>(options_.seq_len);
-        w.put<std::uint64_t>(options_.seed);
+        w.buffer_header("keyed_reservoir", options_.capacity, options_.seq_len, options_.seed);
         w.put<std::uint64_t>(seen_);
         w.put<std::uint64_t>(draws_);
         store_.save(w);
@@ -127,13 +124,7 @@ public:
     //! or than were offered; ids out of (key, id) order or held twice; a token count other than
     //! seq_len per id; a negative token id.
     staged_state stage(state_reader& r) const {
-        r.expect_tag("keyed_reservoir");
-        const auto capacity = r.get<std::int64_t>("capacity");
-        const auto seq_len = r.get<std::int64_t>("seq_len");
-        const auto seed = r.get<std::uint64_t>("seed");
-        if (capacity != options_.capacity || seq_len != options_.seq_len || seed != options_.seed)
-            r.fail("holds a keyed_reservoir with other settings (capacity " + std::to_string(capacity) + ", seq_len " +
-                   std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        r.expect_buffer_header("keyed_reservoir", options_.capacity, options_.seq_len, options_.seed);
         staged_state s;
         s.seen = r.get_counter("seen");
         s.draws = r.get_counter("draws");
@@ -157,12 +148,9 @@ public:
 private:
     template <class T>
     void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
-        require(size() > 0, "keyed_reservoir::draw", "this", "is an empty buffer: add sequences before drawing");
-        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
-        for (index_t r = 0; r < shard.end; ++r) {
-            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
-            if (r >= shard.begin) detail::copy_row_in(sequence(i), o, r - shard.begin);
-        }
+        detail::draw_stored_rows(o, shard, size(), options_.seed, draws_, [this](index_t i) { return sequence(i); },
+                                 "keyed_reservoir::draw");
+        ++draws_;
     }
 
     keyed_reservoir_options options_;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "selfreplay/replay/detail/keyed_store.hpp"
-#include "selfreplay/replay/detail/random.hpp"
+#include "selfreplay/replay/detail/draw.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
 #include "selfreplay/replay/state_io.hpp"
@@ -163,10 +163,7 @@ public:
     //! Appends the state (settings, the draw counter, and per task in ascending id order: its id,
     //! sequences offered, held ids in (key, id) order and their tokens) to `w`.
     void save(state_writer& w) const {
-        w.tag("keyed_task_balanced_buffer");
-        w.put<std::int64_t>(options_.capacity);
-        w.put<std::int64_t>(options_.seq_len);
-        w.put<std::uint64_t>(options_.seed);
+        w.buffer_header("keyed_task_balanced_buffer", options_.capacity, options_.seq_len, options_.seed);
         w.put<std::uint64_t>(draws_);
         w.put<std::uint64_t>(groups_.size());
         for (const auto& g : groups_) {
@@ -190,13 +187,7 @@ public:
     //! were offered, or none although its quota and offers are not 0; ids out of (key, id) order or
     //! held twice; a token count other than seq_len per id; a negative token id.
     staged_state stage(state_reader& r) const {
-        r.expect_tag("keyed_task_balanced_buffer");
-        const auto capacity = r.get<std::int64_t>("capacity");
-        const auto seq_len = r.get<std::int64_t>("seq_len");
-        const auto seed = r.get<std::uint64_t>("seed");
-        if (capacity != options_.capacity || seq_len != options_.seq_len || seed != options_.seed)
-            r.fail("holds a keyed_task_balanced_buffer with other settings (capacity " + std::to_string(capacity) + ", seq_len " +
-                   std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        r.expect_buffer_header("keyed_task_balanced_buffer", options_.capacity, options_.seq_len, options_.seed);
         staged_state s;
         s.draws = r.get_counter("draws");
         const auto count = r.get<std::uint64_t>("tasks");
@@ -280,16 +271,13 @@ private:
 
     template <class T>
     void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
-        const index_t n = size();
-        require(n > 0, "keyed_task_balanced_buffer::draw", "this", "is an empty buffer: add sequences before drawing");
-        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
-        for (index_t r = 0; r < shard.end; ++r) {
-            auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(n)));
-            if (r < shard.begin) continue;
+        auto row_of = [&](index_t i) { // stored sequence i, counted over the tasks in ascending id order
             std::size_t g = 0;
             while (i >= groups_[g].store.size()) i -= groups_[g++].store.size();
-            detail::copy_row_in(groups_[g].store.sequence(i), o, r - shard.begin);
-        }
+            return groups_[g].store.sequence(i);
+        };
+        detail::draw_stored_rows(o, shard, size(), options_.seed, draws_, row_of, "keyed_task_balanced_buffer::draw");
+        ++draws_;
     }
 
     keyed_task_balanced_options options_;
