@@ -35,7 +35,8 @@ inline row_shard shard_of(index_t batch, index_t rank, index_t ranks) {
 //! A replay source that can draw a shard of a global batch: `s.draw(out, batch, shard)` writes rows
 //! [shard.begin, shard.end) of the next global batch of `batch` rows into `out` ([end - begin,
 //! seq_len]) and advances as the draw of the whole batch would. Models: `reservoir_buffer`,
-//! `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`, `weighted_mixture` of such sources. (`self_generated` is
+//! `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`, `keyed_task_balanced_buffer`,
+//! `weighted_mixture` of such sources. (`self_generated` is
 //! sharded once, at construction: `self_generated_options::shard`.)
 template <class S>
 concept sharded_replay_source = requires(S& s, strided_view<std::int32_t, 2> out, index_t batch, row_shard shard) {
