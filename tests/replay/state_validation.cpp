@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "selfreplay/compose/strategy.hpp"
@@ -125,63 +126,32 @@ const sr::reservoir_options reservoir_settings{.capacity = 6, .seq_len = 2, .see
 const sr::ring_options ring_settings{.capacity = 6, .seq_len = 2, .seed = 9};
 const sr::task_balanced_options task_settings{.capacity = 5, .seq_len = 2, .seed = 9};
 
-struct reservoir_holder {
-    sr::reservoir_buffer b{reservoir_settings};
-    reservoir_holder() { b.add(numbered_rows(500, 3, 2).view()); }
-    sr::reservoir_buffer& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view());
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
-struct ring_holder {
-    sr::ring_buffer b{ring_settings};
-    ring_holder() { b.add(numbered_rows(500, 3, 2).view()); }
-    sr::ring_buffer& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view());
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
-struct task_holder {
-    sr::task_balanced_buffer b{task_settings};
-    task_holder() { b.add(numbered_rows(500, 3, 2).view(), 4); }
-    sr::task_balanced_buffer& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view(), 11);
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
 const sr::keyed_reservoir_options keyed_settings{.capacity = 6, .seq_len = 2, .seed = 9};
-struct keyed_holder {
-    sr::keyed_reservoir b{keyed_settings};
-    keyed_holder() { b.add(numbered_rows(500, 3, 2).view(), 500); }
-    sr::keyed_reservoir& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view(), 700);
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
 const sr::keyed_task_balanced_options keyed_task_settings{.capacity = 5, .seq_len = 2, .seed = 9};
-struct keyed_task_holder {
-    sr::keyed_task_balanced_buffer b{keyed_task_settings};
-    keyed_task_holder() { b.add(numbered_rows(500, 3, 2).view(), 4, 500); }
-    sr::keyed_task_balanced_buffer& object() { return b; }
+
+// Offers `rows` to a buffer: as the rows of task `task` with first global id `first` where the
+// buffer takes them.
+template <class B>
+void offer(B& b, const token_batch& rows, std::int32_t task, std::uint64_t first) {
+    if constexpr (std::is_same_v<B, sr::task_balanced_buffer>)
+        b.add(rows.view(), task);
+    else if constexpr (std::is_same_v<B, sr::keyed_reservoir>)
+        b.add(rows.view(), first);
+    else if constexpr (std::is_same_v<B, sr::keyed_task_balanced_buffer>)
+        b.add(rows.view(), task, first);
+    else
+        b.add(rows.view());
+}
+
+// A buffer offered 3 rows of task 4; `next` draws, offers 9 rows of task 11, draws.
+template <class B>
+struct buffer_holder {
+    B b;
+    explicit buffer_holder(const typename B::options_type& settings) : b(settings) { offer(b, numbered_rows(500, 3, 2), 4, 500); }
+    B& object() { return b; }
     std::vector<std::int32_t> next() {
         auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view(), 11, 700);
+        offer(b, numbered_rows(700, 9, 2), 11, 700);
         auto more = batches(b, 2, 3);
         out.insert(out.end(), more.begin(), more.end());
         return out;
@@ -267,12 +237,12 @@ constexpr std::size_t tag(std::size_t chars) { return 8 + chars; }
 } // namespace
 
 TEST_CASE("refused loads leave every stateful type exactly as it was (truncated, extended, edited images)") {
-    check_mutations(reservoir_image(), [] { return reservoir_holder{}; }, std::numeric_limits<std::int32_t>::max());
-    check_mutations(ring_image(), [] { return ring_holder{}; }, std::numeric_limits<std::int32_t>::max());
-    check_mutations(task_image(), [] { return task_holder{}; }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(reservoir_image(), [] { return buffer_holder<sr::reservoir_buffer>(reservoir_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(ring_image(), [] { return buffer_holder<sr::ring_buffer>(ring_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(task_image(), [] { return buffer_holder<sr::task_balanced_buffer>(task_settings); }, std::numeric_limits<std::int32_t>::max());
     check_mutations(generated_image(), [] { return generated_holder{}; }, bigram::V);
-    check_mutations(keyed_image(), [] { return keyed_holder{}; }, std::numeric_limits<std::int32_t>::max());
-    check_mutations(keyed_task_image(), [] { return keyed_task_holder{}; }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(keyed_image(), [] { return buffer_holder<sr::keyed_reservoir>(keyed_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(keyed_task_image(), [] { return buffer_holder<sr::keyed_task_balanced_buffer>(keyed_task_settings); }, std::numeric_limits<std::int32_t>::max());
     // mixtures are not copyable with reference members: build in place
     std::size_t refused = 0;
     const auto image = mixture_image();
