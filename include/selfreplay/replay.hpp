@@ -6,6 +6,7 @@
 #include "selfreplay/replay/mixer.hpp"
 #include "selfreplay/replay/mixers.hpp"
 #include "selfreplay/replay/keyed_reservoir.hpp"
+#include "selfreplay/replay/keyed_task_balanced_buffer.hpp"
 #include "selfreplay/replay/mixture.hpp"
 #include "selfreplay/replay/objective.hpp"
 #include "selfreplay/replay/reservoir_buffer.hpp"

@@ -1,5 +1,6 @@
 // libFuzzer harness: state files. For each stateful type (reservoir, ring, task-balanced buffer,
-// self_generated, a weighted mixture holding its sources by reference), restores either the
+// self_generated, a weighted mixture holding its sources by reference, keyed reservoir, keyed
+// task-balanced buffer), restores either the
 // fuzzer's bytes as an image or a valid image (of an object run by the input) edited by the
 // input (bytes overwritten, the image cut or extended, the checksum resealed or not). Invariants:
 // a refused load leaves the object's state image and next batches equal to an untouched twin's;
@@ -54,6 +55,8 @@ struct objects {
     sr::self_generated<bigram> generated{model, generated_options()};
     sr::reservoir_buffer member{sr::reservoir_options{.capacity = 4, .seq_len = 3, .seed = 4}};
     sr::weighted_mixture<sr::reservoir_buffer&, sr::self_generated<bigram>&> mix{{2.0, 1.0}, member, generated};
+    sr::keyed_reservoir keyed{sr::keyed_reservoir_options{.capacity = 5, .seq_len = 2, .seed = 5}};
+    sr::keyed_task_balanced_buffer keyed_tasks{sr::keyed_task_balanced_options{.capacity = 5, .seq_len = 2, .seed = 6}};
 
     objects() { member.add(sr::make_view(rows(900, 2, 3).data(), {2, 3})); }
     objects(const objects&) = delete;
@@ -66,11 +69,15 @@ struct objects {
             reservoir.add(v);
             ring.add(v);
             tasks.add(v, static_cast<std::int32_t>(in.in(-3, 3)));
+            keyed.add(v, static_cast<std::uint64_t>(in.in(0, 1000)));
+            keyed_tasks.add(v, static_cast<std::int32_t>(in.in(-3, 3)), static_cast<std::uint64_t>(in.in(0, 1000)));
             const auto m = rows(static_cast<std::int32_t>(in.in(0, 1000)), n, 3);
             member.add(sr::make_view(m.data(), {n, 3}));
             draw(reservoir, 2);
             draw(ring, 1);
             draw(tasks, 3);
+            draw(keyed, 2);
+            draw(keyed_tasks, 3);
             draw(mix, in.in(1, 7));
         }
     }
@@ -81,6 +88,8 @@ struct objects {
         case 1: return sr::state_bytes(ring);
         case 2: return sr::state_bytes(tasks);
         case 3: return sr::state_bytes(generated);
+        case 5: return sr::state_bytes(keyed);
+        case 6: return sr::state_bytes(keyed_tasks);
         default: return sr::state_bytes(mix);
         }
     }
@@ -90,6 +99,8 @@ struct objects {
         case 1: return sr::restore_state_bytes(image, "fuzz", ring);
         case 2: return sr::restore_state_bytes(image, "fuzz", tasks);
         case 3: return sr::restore_state_bytes(image, "fuzz", generated);
+        case 5: return sr::restore_state_bytes(image, "fuzz", keyed);
+        case 6: return sr::restore_state_bytes(image, "fuzz", keyed_tasks);
         default: return sr::restore_state_bytes(image, "fuzz", mix);
         }
     }
@@ -104,6 +115,8 @@ struct objects {
         case 1: ring.add(v); append(draw(ring, 4)); break;
         case 2: tasks.add(v, 9); append(draw(tasks, 4)); tasks.add(v, 0); append(draw(tasks, 4)); break;
         case 3: append(draw(generated, 7)); out.push_back(static_cast<std::int32_t>(generated.generate_calls())); break;
+        case 5: keyed.add(v, 5000); append(draw(keyed, 4)); break;
+        case 6: keyed_tasks.add(v, 9, 5000); append(draw(keyed_tasks, 4)); keyed_tasks.add(v, 0, 6000); append(draw(keyed_tasks, 4)); break;
         default: append(draw(mix, 9)); out.push_back(static_cast<std::int32_t>(generated.generate_calls()));
         }
         return out;
@@ -123,7 +136,7 @@ image_t reseal(image_t image) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     fuzz::input in(data, size);
-    const int kind = static_cast<int>(in.in(0, 4));
+    const int kind = static_cast<int>(in.in(0, 6));
     const bool raw = in.in(0, 7) == 0;
     image_t image;
     {

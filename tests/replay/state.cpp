@@ -60,6 +60,15 @@ TEST_CASE("save/restore reproduces the next 100 batches of stored sources") {
             buf.add(numbered_rows(part * 1000, 30, 4).view(), part);
             buf.add(numbered_rows(part * 1000 + 500, 3, 4).view(), 7);
         });
+    check_resume(
+        "keyed", [] { return sr::keyed_reservoir({.capacity = 16, .seq_len = 4, .seed = 5}); },
+        [](auto& buf, int part) { buf.add(numbered_rows(part * 1000, 40, 4).view(), std::uint64_t(part) * 40); });
+    check_resume(
+        "keyed_task_balanced", [] { return sr::keyed_task_balanced_buffer({.capacity = 16, .seq_len = 4, .seed = 5}); },
+        [](auto& buf, int part) {
+            buf.add(numbered_rows(part * 1000, 30, 4).view(), part, std::uint64_t(part) * 40);
+            buf.add(numbered_rows(part * 1000 + 500, 3, 4).view(), 7, std::uint64_t(part) * 40 + 30);
+        });
 }
 
 TEST_CASE("restore continues insertion exactly as an uninterrupted buffer") {
@@ -71,6 +80,18 @@ TEST_CASE("restore continues insertion exactly as an uninterrupted buffer") {
     a.add(numbered_rows(30, 50, 2).view());
     b.add(numbered_rows(30, 50, 2).view());
     CHECK(sr::state_bytes(a) == sr::state_bytes(b));
+    // a keyed reservoir restored and then merged or added to equals the uninterrupted one
+    sr::keyed_reservoir k({.capacity = 8, .seq_len = 2, .seed = 1}), part({.capacity = 8, .seq_len = 2, .seed = 1});
+    k.add(numbered_rows(0, 30, 2).view(), 0);
+    part.add(numbered_rows(30, 50, 2).view(), 30);
+    sr::keyed_reservoir r({.capacity = 8, .seq_len = 2, .seed = 1});
+    sr::restore_state_bytes(sr::state_bytes(k), "memory", r);
+    CHECK(sr::state_bytes(r) == sr::state_bytes(k));
+    k.merge(part);
+    r.merge(part);
+    r.add(numbered_rows(80, 5, 2).view(), 80);
+    k.add(numbered_rows(80, 5, 2).view(), 80);
+    CHECK(sr::state_bytes(r) == sr::state_bytes(k));
 }
 
 TEST_CASE("load_state refuses truncated, foreign, corrupted and mismatched files") {

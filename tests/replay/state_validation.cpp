@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "selfreplay/compose/strategy.hpp"
@@ -125,37 +126,32 @@ const sr::reservoir_options reservoir_settings{.capacity = 6, .seq_len = 2, .see
 const sr::ring_options ring_settings{.capacity = 6, .seq_len = 2, .seed = 9};
 const sr::task_balanced_options task_settings{.capacity = 5, .seq_len = 2, .seed = 9};
 
-struct reservoir_holder {
-    sr::reservoir_buffer b{reservoir_settings};
-    reservoir_holder() { b.add(numbered_rows(500, 3, 2).view()); }
-    sr::reservoir_buffer& object() { return b; }
+const sr::keyed_reservoir_options keyed_settings{.capacity = 6, .seq_len = 2, .seed = 9};
+const sr::keyed_task_balanced_options keyed_task_settings{.capacity = 5, .seq_len = 2, .seed = 9};
+
+// Offers `rows` to a buffer: as the rows of task `task` with first global id `first` where the
+// buffer takes them.
+template <class B>
+void offer(B& b, const token_batch& rows, std::int32_t task, std::uint64_t first) {
+    if constexpr (std::is_same_v<B, sr::task_balanced_buffer>)
+        b.add(rows.view(), task);
+    else if constexpr (std::is_same_v<B, sr::keyed_reservoir>)
+        b.add(rows.view(), first);
+    else if constexpr (std::is_same_v<B, sr::keyed_task_balanced_buffer>)
+        b.add(rows.view(), task, first);
+    else
+        b.add(rows.view());
+}
+
+// A buffer offered 3 rows of task 4; `next` draws, offers 9 rows of task 11, draws.
+template <class B>
+struct buffer_holder {
+    B b;
+    explicit buffer_holder(const typename B::options_type& settings) : b(settings) { offer(b, numbered_rows(500, 3, 2), 4, 500); }
+    B& object() { return b; }
     std::vector<std::int32_t> next() {
         auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view());
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
-struct ring_holder {
-    sr::ring_buffer b{ring_settings};
-    ring_holder() { b.add(numbered_rows(500, 3, 2).view()); }
-    sr::ring_buffer& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view());
-        auto more = batches(b, 2, 3);
-        out.insert(out.end(), more.begin(), more.end());
-        return out;
-    }
-};
-struct task_holder {
-    sr::task_balanced_buffer b{task_settings};
-    task_holder() { b.add(numbered_rows(500, 3, 2).view(), 4); }
-    sr::task_balanced_buffer& object() { return b; }
-    std::vector<std::int32_t> next() {
-        auto out = batches(b, 2, 3);
-        b.add(numbered_rows(700, 9, 2).view(), 11);
+        offer(b, numbered_rows(700, 9, 2), 11, 700);
         auto more = batches(b, 2, 3);
         out.insert(out.end(), more.begin(), more.end());
         return out;
@@ -210,6 +206,20 @@ image_t task_image() {
     batches(b, 2, 2);
     return sr::state_bytes(b);
 }
+image_t keyed_image() {
+    sr::keyed_reservoir b(keyed_settings);
+    b.add(numbered_rows(0, 20, 2).view(), 0);
+    batches(b, 3, 2);
+    return sr::state_bytes(b);
+}
+image_t keyed_task_image() {
+    sr::keyed_task_balanced_buffer b(keyed_task_settings);
+    b.add(numbered_rows(0, 7, 2).view(), 3, 0);
+    b.add(numbered_rows(100, 2, 2).view(), 1, 100);
+    b.add(numbered_rows(200, 5, 2).view(), 2, 200);
+    batches(b, 2, 2);
+    return sr::state_bytes(b);
+}
 image_t generated_image() {
     sr::self_generated<bigram> s(model, sg_options());
     batches(s, 3, 3);
@@ -227,10 +237,12 @@ constexpr std::size_t tag(std::size_t chars) { return 8 + chars; }
 } // namespace
 
 TEST_CASE("refused loads leave every stateful type exactly as it was (truncated, extended, edited images)") {
-    check_mutations(reservoir_image(), [] { return reservoir_holder{}; }, std::numeric_limits<std::int32_t>::max());
-    check_mutations(ring_image(), [] { return ring_holder{}; }, std::numeric_limits<std::int32_t>::max());
-    check_mutations(task_image(), [] { return task_holder{}; }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(reservoir_image(), [] { return buffer_holder<sr::reservoir_buffer>(reservoir_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(ring_image(), [] { return buffer_holder<sr::ring_buffer>(ring_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(task_image(), [] { return buffer_holder<sr::task_balanced_buffer>(task_settings); }, std::numeric_limits<std::int32_t>::max());
     check_mutations(generated_image(), [] { return generated_holder{}; }, bigram::V);
+    check_mutations(keyed_image(), [] { return buffer_holder<sr::keyed_reservoir>(keyed_settings); }, std::numeric_limits<std::int32_t>::max());
+    check_mutations(keyed_task_image(), [] { return buffer_holder<sr::keyed_task_balanced_buffer>(keyed_task_settings); }, std::numeric_limits<std::int32_t>::max());
     // mixtures are not copyable with reference members: build in place
     std::size_t refused = 0;
     const auto image = mixture_image();
@@ -352,6 +364,124 @@ TEST_CASE("task_balanced_buffer: duplicate task ids, group sizes against quotas 
     CHECK(c.tasks().empty());
 }
 
+TEST_CASE("keyed_reservoir: ids (order, duplicates, count), tokens and counters are validated") {
+    // the record (see keyed_reservoir::save): tag, capacity, seq_len, seed, seen, draws, ids, tokens
+    const auto image = keyed_image();
+    const std::size_t k0 = tag(15); // after "keyed_reservoir"
+    const std::size_t ids = k0 + 40 + 8; // the first id, after the id count
+    const std::size_t tokens = ids + 6 * 8 + 8; // the first token id, after the token count
+    sr::keyed_reservoir source(keyed_settings);
+    source.add(numbered_rows(0, 20, 2).view(), 0);
+    std::uint64_t first = 0, second = 0;
+    std::memcpy(&first, image.data() + header + ids, 8);
+    std::memcpy(&second, image.data() + header + ids + 8, 8);
+    REQUIRE(first == source.id(0));
+    REQUIRE(second == source.id(1));
+    sr::keyed_reservoir b(keyed_settings);
+    // an id twice, two ids swapped (out of key order), an id whose key does not fit its place
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, ids + 8, first), "dup.bin", b),
+                      Catch::Contains("out of (key, id) order or twice"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(with<std::uint64_t>(image, ids, second), ids + 8, first), "swap.bin", b),
+                      Catch::Contains("out of (key, id) order"));
+    // more sequences than the capacity: an extra id and its tokens in a record of capacity 6
+    {
+        sr::state_writer w;
+        w.tag("keyed_reservoir");
+        w.put<std::int64_t>(6);
+        w.put<std::int64_t>(2);
+        w.put<std::uint64_t>(9);
+        w.put<std::uint64_t>(20);
+        w.put<std::uint64_t>(0);
+        std::vector<std::uint64_t> seven;
+        sr::keyed_reservoir big({.capacity = 7, .seq_len = 2, .seed = 9});
+        big.add(numbered_rows(0, 20, 2).view(), 0);
+        for (sr::index_t i = 0; i < 7; ++i) seven.push_back(big.id(i));
+        w.put_array(seven);
+        w.put_array(std::vector<std::int32_t>(14, 1));
+        image_t over(header, 0);
+        std::memcpy(over.data(), image.data(), header);
+        over.insert(over.end(), w.payload().begin(), w.payload().end());
+        over.insert(over.end(), 8, 0);
+        CHECK_THROWS_WITH(sr::restore_state_bytes(reseal(over), "over.bin", b), Catch::Contains("more than its limit of 6"));
+    }
+    // a negative token id; fewer sequences offered than held; counters beyond 2^61
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::int32_t>(image, tokens + 4, -3), "neg.bin", b), Catch::Contains("negative token id -3"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, k0 + 24, 5), "seen.bin", b), Catch::Contains("only 5 were offered"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(with<std::uint64_t>(image, k0 + 32, std::uint64_t{1} << 62), "draws.bin", b),
+                      Catch::Contains("'draws'") && Catch::Contains("2^61"));
+    CHECK(b.size() == 0);
+    CHECK(b.seen() == 0);
+    // the unedited image loads and holds the source's ids
+    sr::restore_state_bytes(image, "ok.bin", b);
+    CHECK(b.size() == 6);
+    CHECK(b.id(0) == first);
+}
+
+TEST_CASE("keyed_task_balanced_buffer: task order, quotas, counts and ids are validated") {
+    // build the record by hand (see keyed_task_balanced_buffer::save): capacity 5, seq_len 2, seed 9
+    struct task_record {
+        std::int32_t task;
+        std::uint64_t seen;
+        std::vector<std::uint64_t> ids;
+    };
+    sr::keyed_task_balanced_buffer keys(keyed_task_settings); // bottom ids of tasks 0 and 1 (ids 0..9, 10..19)
+    keys.add(numbered_rows(0, 10, 2).view(), 0, 0);
+    keys.add(numbered_rows(10, 10, 2).view(), 1, 10);
+    auto held = [&](std::int32_t task, std::size_t n) {
+        std::vector<std::uint64_t> ids;
+        for (sr::index_t i = 0; i < sr::index_t(n); ++i) ids.push_back(keys.id(task, i));
+        return ids;
+    };
+    auto record = [](const std::vector<task_record>& tasks) {
+        sr::state_writer w;
+        w.tag("keyed_task_balanced_buffer");
+        w.put<std::int64_t>(5);
+        w.put<std::int64_t>(2);
+        w.put<std::uint64_t>(9);
+        w.put<std::uint64_t>(0);
+        w.put<std::uint64_t>(tasks.size());
+        for (const auto& t : tasks) {
+            w.put<std::int32_t>(t.task);
+            w.put<std::uint64_t>(t.seen);
+            w.put_array(t.ids);
+            w.put_array(std::vector<std::int32_t>(2 * t.ids.size(), 1));
+        }
+        image_t image(header, 0);
+        std::memcpy(image.data(), sr::detail::state_magic.data(), 8);
+        std::memcpy(image.data() + 8, &sr::state_format_version, 4);
+        std::memcpy(image.data() + 12, &sr::detail::state_byte_order_mark, 4);
+        image.insert(image.end(), w.payload().begin(), w.payload().end());
+        image.insert(image.end(), 8, 0);
+        return reseal(image);
+    };
+    sr::keyed_task_balanced_buffer b(keyed_task_settings);
+    // quotas of 2 tasks over capacity 5: 3 and 2
+    CHECK_NOTHROW(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, held(1, 2)}}), "ok.bin", b));
+    CHECK(b.size() == 5);
+    sr::keyed_task_balanced_buffer c(keyed_task_settings);
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{1, 10, held(1, 3)}, {0, 10, held(0, 2)}}), "order.bin", c),
+                      Catch::Contains("task ids out of ascending order or twice (task 0 after task 1)"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {0, 10, held(0, 2)}}), "dup.bin", c),
+                      Catch::Contains("out of ascending order or twice"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, held(1, 3)}}), "over.bin", c),
+                      Catch::Contains("3 sequences for task 1, more than its limit of 2"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 10, {}}}), "none.bin", c),
+                      Catch::Contains("no sequence for task 1 although its quota is 2"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, held(0, 3)}, {1, 0, {}}}), "never.bin", c),
+                      Catch::Contains("task 1, which was never offered a row"));
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 2, held(0, 3)}, {1, 10, held(1, 2)}}), "seen.bin", c),
+                      Catch::Contains("3 sequences for task 0 but only 2 were offered"));
+    auto swapped = held(0, 3);
+    std::swap(swapped[0], swapped[1]);
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, 10, swapped}, {1, 10, held(1, 2)}}), "swap.bin", c),
+                      Catch::Contains("ids of task 0 out of (key, id) order"));
+    const std::uint64_t big = std::uint64_t{1} << 60;
+    CHECK_THROWS_WITH(sr::restore_state_bytes(record({{0, big, held(0, 3)}, {1, big, held(1, 2)}}), "total.bin", c),
+                      Catch::Contains("adding up to 2^61"));
+    CHECK(c.size() == 0);
+    CHECK(c.tasks().empty());
+}
+
 namespace {
 // The objects of the committed version-1 fixture, in the state they had when it was written.
 struct fixture_objects {
@@ -408,6 +538,57 @@ TEST_CASE("write the version-1 fixture", "[.write-fixture]") {
     fixture_objects o;
     o.run();
     sr::save_state(fixture_path, o.reservoir, o.ring, o.tasks, o.generated);
+}
+
+namespace {
+// The committed version-1 fixture of the keyed buffers (written after state_v1.bin, by the build
+// that added their states): a keyed reservoir and a keyed task-balanced buffer (3 tasks), each fed
+// two parts and merged, then drawn.
+const sr::keyed_reservoir_options keyed_fixture_settings{.capacity = 7, .seq_len = 3, .seed = 15};
+const sr::keyed_task_balanced_options keyed_task_fixture_settings{.capacity = 8, .seq_len = 3, .seed = 16};
+struct keyed_fixture {
+    sr::keyed_reservoir keyed{keyed_fixture_settings};
+    sr::keyed_task_balanced_buffer tasks{keyed_task_fixture_settings};
+    void run() {
+        sr::keyed_reservoir other(keyed.options());
+        keyed.add(numbered_rows(0, 11, 3).view(), 0);
+        other.add(numbered_rows(11, 9, 3).view(), 11);
+        keyed.merge(other);
+        batches(keyed, 2, 3);
+        sr::keyed_task_balanced_buffer other_tasks(tasks.options());
+        tasks.add(numbered_rows(0, 9, 3).view(), 6, 0);
+        other_tasks.add(numbered_rows(9, 2, 3).view(), 6, 9);
+        other_tasks.add(numbered_rows(11, 7, 3).view(), -2, 11);
+        tasks.add(numbered_rows(18, 5, 3).view(), 3, 18);
+        tasks.merge(other_tasks);
+        batches(tasks, 2, 3);
+    }
+    std::vector<std::int32_t> next() {
+        auto all = batches(keyed, 3, 4);
+        const auto more = batches(tasks, 3, 4);
+        all.insert(all.end(), more.begin(), more.end());
+        return all;
+    }
+};
+const std::string keyed_fixture_path = std::string(SELFREPLAY_TEST_DATA_DIR) + "/replay/keyed_state_v1.bin";
+} // namespace
+
+TEST_CASE("the committed version-1 file of the keyed buffers loads and resumes exactly (format stability)") {
+    std::ifstream f(keyed_fixture_path, std::ios::binary);
+    REQUIRE(f);
+    const image_t fixture((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    keyed_fixture written;
+    written.run();
+    CHECK(sr::state_bytes(written.keyed, written.tasks) == fixture);
+    keyed_fixture loaded;
+    sr::load_state(keyed_fixture_path, loaded.keyed, loaded.tasks);
+    CHECK(loaded.next() == written.next());
+}
+
+TEST_CASE("write the version-1 keyed fixture", "[.write-fixture]") {
+    keyed_fixture o;
+    o.run();
+    sr::save_state(keyed_fixture_path, o.keyed, o.tasks);
 }
 
 namespace {

@@ -3,16 +3,18 @@
 //! `keyed_reservoir`: a fixed-capacity uniform sample of a stream of sequences that does not
 //! depend on how the stream was split over ranks or in which order the parts were merged.
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "selfreplay/error.hpp"
 #include "selfreplay/random/counter_rng.hpp"
+#include "selfreplay/replay/detail/draw.hpp"
+#include "selfreplay/replay/detail/keyed_store.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
+#include "selfreplay/replay/state_io.hpp"
 
 namespace selfreplay {
 
@@ -32,13 +34,15 @@ struct keyed_reservoir_options {
 //! shard of the stream and then `merge` (in any order, any tree) hold exactly the buffer of one
 //! process that added everything. Offering an id already held does nothing (merges are unions).
 //! `draw` picks stored sequences uniformly with replacement, indexed in (key, id) order, from
-//! stream (seed, batch index); `draw(out, batch, shard)` draws a shard of a global batch.
+//! stream (seed, batch index); `draw(out, batch, shard)` draws a shard of a global batch. The state
+//! (settings, counters, held ids and tokens; keys follow from the ids) is `saveable`.
 class keyed_reservoir {
 public:
     using options_type = keyed_reservoir_options; //!< the settings type (generic code)
 
     //! Throws `invalid_argument` when capacity or seq_len is below 1.
-    explicit keyed_reservoir(const keyed_reservoir_options& options) : options_(options) {
+    explicit keyed_reservoir(const keyed_reservoir_options& options)
+        : options_(options), store_(options.seq_len, options.seed) {
         require(options.capacity >= 1, "keyed_reservoir", "capacity", "must be at least 1, got ", options.capacity);
         require(options.seq_len >= 1, "keyed_reservoir", "seq_len", "must be at least 1, got ", options.seq_len);
     }
@@ -55,8 +59,7 @@ public:
         std::vector<std::int32_t> row(static_cast<std::size_t>(options_.seq_len));
         for (index_t r = 0; r < v.extent(0); ++r) {
             detail::copy_row_out(v, r, row.data());
-            const std::uint64_t id = first_id + static_cast<std::uint64_t>(r);
-            offer({key_of(id), id}, row.data());
+            store_.offer(first_id + static_cast<std::uint64_t>(r), row.data(), options_.capacity);
             ++seen_;
         }
     }
@@ -68,8 +71,7 @@ public:
                     other.options_.seed == options_.seed,
                 "keyed_reservoir::merge", "other", "has other settings (capacity ", other.options_.capacity, ", seq_len ",
                 other.options_.seq_len, ", seed ", other.options_.seed, ")");
-        if (&other == this) return;
-        for (std::size_t i = 0; i < other.items_.size(); ++i) offer(other.items_[i], other.sequence(static_cast<index_t>(i)));
+        store_.merge(other.store_, options_.capacity);
         seen_ += other.seen_;
     }
 
@@ -88,64 +90,73 @@ public:
     template <class X>
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const auto o = detail::token_rows(out, options_.seq_len, "keyed_reservoir::draw", "out");
-        require(batch >= 0, "keyed_reservoir::draw", "batch", "must be >= 0, got ", batch);
-        detail::require_shard(shard, batch, "keyed_reservoir::draw", "shard");
-        require(o.extent(0) == shard.rows(), "keyed_reservoir::draw", "out", "has ", o.extent(0), " rows but the shard has ",
-                shard.rows());
+        detail::require_sharded_draw(o.extent(0), batch, shard, "keyed_reservoir::draw");
         draw_rows(o, shard);
     }
 
     index_t seq_len() const noexcept { return options_.seq_len; }   //!< tokens per sequence
     index_t capacity() const noexcept { return options_.capacity; } //!< maximum sequences kept
-    index_t size() const noexcept { return static_cast<index_t>(items_.size()); } //!< sequences stored
+    index_t size() const noexcept { return store_.size(); } //!< sequences stored
     //! Sequences offered so far, merged buffers' included (an id offered twice counts twice).
     std::uint64_t seen() const noexcept { return seen_; }
     //! Global id of stored sequence i, in (key, id) order, 0 <= i < size().
-    std::uint64_t id(index_t i) const noexcept { return items_[static_cast<std::size_t>(i)].id; }
+    std::uint64_t id(index_t i) const noexcept { return store_.id(i); }
     //! Pointer to stored sequence i (seq_len() ids), in (key, id) order, 0 <= i < size().
-    const std::int32_t* sequence(index_t i) const noexcept { return rows_.data() + i * options_.seq_len; }
+    const std::int32_t* sequence(index_t i) const noexcept { return store_.sequence(i); }
     const keyed_reservoir_options& options() const noexcept { return options_; } //!< the settings
 
-private:
-    struct item {
-        std::uint64_t key = 0, id = 0;
-        bool operator<(const item& o) const noexcept { return key != o.key ? key < o.key : id < o.id; }
+    //! Appends the state (settings, counters, held ids in (key, id) order and their tokens) to `w`.
+    void save(state_writer& w) const {
+        w.buffer_header("keyed_reservoir", options_.capacity, options_.seq_len, options_.seed);
+        w.put<std::uint64_t>(seen_);
+        w.put<std::uint64_t>(draws_);
+        store_.save(w);
+    }
+
+    //! A record read and validated by `stage` (see `stageable`).
+    struct staged_state {
+        std::uint64_t seen = 0;                   //!< sequences offered
+        std::uint64_t draws = 0;                  //!< draws (a random-stream counter)
+        detail::keyed_store::staged_state store;  //!< the held sequences
     };
 
-    std::uint64_t key_of(std::uint64_t id) const noexcept {
-        counter_rng rng{.seed = options_.seed, .stream = detail::stream_id(detail::replay_stream::ingest, id)};
-        return rng.next_u64();
+    //! Reads and validates a state saved by `save` from a buffer with the same settings, without
+    //! changing this one. Throws `invalid_argument` when the record does not fit them or could not
+    //! come from a run: other settings; counters beyond 2^61 - 1; more sequences than the capacity
+    //! or than were offered; ids out of (key, id) order or held twice; a token count other than
+    //! seq_len per id; a negative token id.
+    staged_state stage(state_reader& r) const {
+        r.expect_buffer_header("keyed_reservoir", options_.capacity, options_.seq_len, options_.seed);
+        staged_state s;
+        s.seen = r.get_counter("seen");
+        s.draws = r.get_counter("draws");
+        s.store = store_.stage(r, options_.capacity, "the keyed_reservoir");
+        if (s.store.items.size() > s.seen)
+            r.fail("holds " + std::to_string(s.store.items.size()) + " sequences but only " + std::to_string(s.seen) +
+                   " were offered");
+        return s;
     }
 
-    //! Inserts `it` with its row in (key, id) order unless it is held already or would be the
-    //! largest of capacity + 1; drops the largest when over capacity.
-    void offer(const item& it, const std::int32_t* row) {
-        const auto at = std::lower_bound(items_.begin(), items_.end(), it);
-        if (at != items_.end() && at->id == it.id) return; // same id, same key: held already
-        const auto pos = at - items_.begin();
-        if (static_cast<index_t>(pos) >= options_.capacity) return;
-        const auto T = static_cast<std::ptrdiff_t>(options_.seq_len);
-        items_.insert(at, it);
-        rows_.insert(rows_.begin() + pos * T, row, row + T);
-        if (size() > options_.capacity) {
-            items_.pop_back();
-            rows_.resize(rows_.size() - static_cast<std::size_t>(T));
-        }
+    //! Installs a record staged by `stage`.
+    void commit(staged_state&& s) noexcept {
+        seen_ = s.seen;
+        draws_ = s.draws;
+        store_.commit(std::move(s.store));
     }
 
+    //! `commit(stage(r))`: throws as `stage` does, and then leaves this buffer unchanged.
+    void restore(state_reader& r) { commit(stage(r)); }
+
+private:
     template <class T>
     void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
-        require(size() > 0, "keyed_reservoir::draw", "this", "is an empty buffer: add sequences before drawing");
-        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
-        for (index_t r = 0; r < shard.end; ++r) {
-            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
-            if (r >= shard.begin) detail::copy_row_in(sequence(i), o, r - shard.begin);
-        }
+        detail::draw_stored_rows(o, shard, size(), options_.seed, draws_, [this](index_t i) { return sequence(i); },
+                                 "keyed_reservoir::draw");
+        ++draws_;
     }
 
     keyed_reservoir_options options_;
-    std::vector<item> items_;         // held sequences' (key, id), ascending
-    std::vector<std::int32_t> rows_;  // their tokens, in the same order
+    detail::keyed_store store_;
     std::uint64_t seen_ = 0;
     std::uint64_t draws_ = 0;
 };

@@ -81,10 +81,7 @@ public:
         requires(sharded_replay_source<std::remove_reference_t<Sources>> && ...)
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const auto o = detail::token_rows(out, seq_len(), "weighted_mixture::draw", "out");
-        require(batch >= 0, "weighted_mixture::draw", "batch", "must be >= 0, got ", batch);
-        detail::require_shard(shard, batch, "weighted_mixture::draw", "shard");
-        require(o.extent(0) == shard.rows(), "weighted_mixture::draw", "out", "has ", o.extent(0),
-                " rows but the shard has ", shard.rows());
+        detail::require_sharded_draw(o.extent(0), batch, shard, "weighted_mixture::draw");
         const auto counts = split_.next(batch);
         index_t begin = 0; // first row of source i in the global batch
         std::size_t i = 0;

@@ -41,9 +41,9 @@ inline row_shard shard_of(index_t batch, index_t rank, index_t ranks) {
 //!   would.
 //!
 //! \par Models
-//! `reservoir_buffer`, `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`, `weighted_mixture`
-//! of such sources. (`self_generated` is sharded once, at construction:
-//! `self_generated_options::shard`.)
+//! `reservoir_buffer`, `ring_buffer`, `task_balanced_buffer`, `keyed_reservoir`,
+//! `keyed_task_balanced_buffer`, `weighted_mixture` of such sources. (`self_generated` is sharded
+//! once, at construction: `self_generated_options::shard`.)
 template <class S>
 concept sharded_replay_source = requires(S& s, strided_view<std::int32_t, 2> out, index_t batch, row_shard shard) {
     s.draw(out, batch, shard);
@@ -55,6 +55,15 @@ inline void require_shard(const row_shard& shard, index_t batch, std::string_vie
     require(shard.begin >= 0, where, argument, "has begin ", shard.begin, ", which must be >= 0");
     require(shard.begin <= shard.end, where, argument, "has begin ", shard.begin, " > end ", shard.end);
     require(shard.end <= batch, where, argument, "has end ", shard.end, " beyond the batch of ", batch, " rows");
+}
+
+//! The argument checks of a sharded `draw(out, batch, shard)`: throws `invalid_argument(where,
+//! ...)` naming `batch` when it is negative, `shard` as `require_shard` does, and `out` when its
+//! row count `out_rows` is not shard.rows().
+inline void require_sharded_draw(index_t out_rows, index_t batch, const row_shard& shard, std::string_view where) {
+    require(batch >= 0, where, "batch", "must be >= 0, got ", batch);
+    require_shard(shard, batch, where, "shard");
+    require(out_rows == shard.rows(), where, "out", "has ", out_rows, " rows but the shard has ", shard.rows());
 }
 } // namespace detail
 

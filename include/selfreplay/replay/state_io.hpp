@@ -7,8 +7,8 @@
 //! byte order, which is little-endian on every platform the library supports (x86-64, AArch64);
 //! the byte-order mark (bytes 04 03 02 01 in a little-endian file) makes a reader of the other
 //! endianness refuse the file instead of misreading it. A file of version 1 written by this
-//! build is committed as tests/data/replay/state_v1.bin: later builds must load it or refuse it
-//! with a message naming the version.
+//! build is committed as tests/data/replay/state_v1.bin (and keyed_state_v1.bin beside it):
+//! later builds must load them or refuse them with a message naming the version.
 //!
 //! | offset | bytes | field |
 //! | --- | --- | --- |
@@ -82,6 +82,15 @@ public:
         bytes_.insert(bytes_.end(), p, p + sizeof(V));
     }
 
+    //! Starts a buffer's record: its tag, then its settings capacity, seq_len (int64) and seed
+    //! (uint64), as `state_reader::expect_buffer_header` reads them.
+    void buffer_header(std::string_view name, std::int64_t capacity, std::int64_t seq_len, std::uint64_t seed) {
+        tag(name);
+        put<std::int64_t>(capacity);
+        put<std::int64_t>(seq_len);
+        put<std::uint64_t>(seed);
+    }
+
     //! Appends a length-prefixed string.
     void put_string(std::string_view s) {
         put<std::uint64_t>(s.size());
@@ -117,6 +126,18 @@ public:
         const std::string found = get_string(expected);
         if (found != expected)
             fail("holds a '" + found + "' record where a '" + std::string(expected) + "' was expected");
+    }
+
+    //! Reads a buffer's record start written by `state_writer::buffer_header` and refuses it
+    //! unless it has tag `expected` and the given settings.
+    void expect_buffer_header(std::string_view expected, std::int64_t capacity, std::int64_t seq_len, std::uint64_t seed) {
+        expect_tag(expected);
+        const auto c = get<std::int64_t>("capacity");
+        const auto t = get<std::int64_t>("seq_len");
+        const auto s = get<std::uint64_t>("seed");
+        if (c != capacity || t != seq_len || s != seed)
+            fail("holds a " + std::string(expected) + " with other settings (capacity " + std::to_string(c) + ", seq_len " +
+                 std::to_string(t) + ", seed " + std::to_string(s) + ")");
     }
 
     //! Reads one arithmetic value; `what` names the field for messages.

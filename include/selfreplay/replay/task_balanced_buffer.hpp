@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "selfreplay/error.hpp"
+#include "selfreplay/replay/detail/draw.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
@@ -91,10 +92,7 @@ public:
     template <class X>
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const auto o = detail::token_rows(out, options_.seq_len, "task_balanced_buffer::draw", "out");
-        require(batch >= 0, "task_balanced_buffer::draw", "batch", "must be >= 0, got ", batch);
-        detail::require_shard(shard, batch, "task_balanced_buffer::draw", "shard");
-        require(o.extent(0) == shard.rows(), "task_balanced_buffer::draw", "out", "has ", o.extent(0),
-                " rows but the shard has ", shard.rows());
+        detail::require_sharded_draw(o.extent(0), batch, shard, "task_balanced_buffer::draw");
         draw_rows(o, shard);
     }
 
@@ -141,10 +139,7 @@ public:
 
     //! Appends the state (every task's contents and counters) to `w`.
     void save(state_writer& w) const {
-        w.tag("task_balanced_buffer");
-        w.put<std::int64_t>(options_.capacity);
-        w.put<std::int64_t>(options_.seq_len);
-        w.put<std::uint64_t>(options_.seed);
+        w.buffer_header("task_balanced_buffer", options_.capacity, options_.seq_len, options_.seed);
         w.put<std::uint64_t>(ingested_);
         w.put<std::uint64_t>(resizes_);
         w.put<std::uint64_t>(draws_);
@@ -170,13 +165,8 @@ public:
     //! other than min(seen, quota) sequences (quota as `quota` computes it for that many tasks);
     //! per-task counts that do not add up to the sequences ingested; a negative token id.
     staged_state stage(state_reader& r) const {
-        r.expect_tag("task_balanced_buffer");
-        const auto capacity = r.get<std::int64_t>("capacity");
-        const auto seq_len = r.get<std::int64_t>("seq_len");
-        const auto seed = r.get<std::uint64_t>("seed");
-        if (capacity != options_.capacity || seq_len != options_.seq_len || seed != options_.seed)
-            r.fail("holds a task_balanced_buffer with other settings (capacity " + std::to_string(capacity) +
-                   ", seq_len " + std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        r.expect_buffer_header("task_balanced_buffer", options_.capacity, options_.seq_len, options_.seed);
+        const index_t seq_len = options_.seq_len;
         staged_state s;
         s.ingested = r.get_counter("ingested");
         s.resizes = r.get_counter("resizes");
@@ -232,16 +222,14 @@ private:
 
     template <class T>
     void draw_rows(const strided_view<T, 2>& o, const row_shard& shard) {
-        const index_t n = size();
-        require(n > 0, "task_balanced_buffer::draw", "this", "is an empty buffer: add sequences before drawing");
-        detail::index_rng rng(options_.seed, detail::stream_id(detail::replay_stream::draw, draws_++));
-        for (index_t r = 0; r < shard.end; ++r) {
-            auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(n)));
-            if (r < shard.begin) continue;
+        const index_t L = options_.seq_len;
+        auto row_of = [&](index_t i) { // stored sequence i, counted over the tasks in order
             std::size_t g = 0;
-            while (i >= groups_[g].size(options_.seq_len)) i -= groups_[g++].size(options_.seq_len);
-            detail::copy_row_in(groups_[g].rows.data() + i * options_.seq_len, o, r - shard.begin);
-        }
+            while (i >= groups_[g].size(L)) i -= groups_[g++].size(L);
+            return groups_[g].rows.data() + i * L;
+        };
+        detail::draw_stored_rows(o, shard, size(), options_.seed, draws_, row_of, "task_balanced_buffer::draw");
+        ++draws_;
     }
 
     std::size_t group_of(std::int32_t task) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "selfreplay/error.hpp"
+#include "selfreplay/replay/detail/draw.hpp"
 #include "selfreplay/replay/detail/random.hpp"
 #include "selfreplay/replay/shard.hpp"
 #include "selfreplay/replay/source.hpp"
@@ -64,19 +65,13 @@ public:
     void draw(X&& out, index_t batch, const row_shard& shard) {
         const std::string where = std::string(owner_) + "::draw";
         const auto o = token_rows(out, seq_len_, where.c_str(), "out");
-        require(batch >= 0, where.c_str(), "batch", "must be >= 0, got ", batch);
-        require_shard(shard, batch, where.c_str(), "shard");
-        require(o.extent(0) == shard.rows(), where.c_str(), "out", "has ", o.extent(0), " rows but the shard has ",
-                shard.rows());
+        require_sharded_draw(o.extent(0), batch, shard, where);
         draw_rows(o, shard, where);
     }
 
     //! Appends the state: the owner's tag, the settings, both counters and the slots.
     void save(state_writer& w) const {
-        w.tag(owner_);
-        w.put<std::int64_t>(capacity_);
-        w.put<std::int64_t>(seq_len_);
-        w.put<std::uint64_t>(seed_);
+        w.buffer_header(owner_, capacity_, seq_len_, seed_);
         w.put<std::uint64_t>(seen_);
         w.put<std::uint64_t>(draws_);
         w.put_array(data_);
@@ -93,25 +88,19 @@ public:
     //! them: other settings, counters beyond 2^61 - 1, contents other than min(seen, capacity)
     //! sequences, a negative token id.
     staged_state stage(state_reader& r) const {
-        r.expect_tag(owner_);
-        const auto capacity = r.get<std::int64_t>("capacity");
-        const auto seq_len = r.get<std::int64_t>("seq_len");
-        const auto seed = r.get<std::uint64_t>("seed");
-        if (capacity != capacity_ || seq_len != seq_len_ || seed != seed_)
-            r.fail("holds a " + std::string(owner_) + " with other settings (capacity " + std::to_string(capacity) + ", seq_len " +
-                   std::to_string(seq_len) + ", seed " + std::to_string(seed) + ")");
+        r.expect_buffer_header(owner_, capacity_, seq_len_, seed_);
         staged_state s;
         s.seen = r.get_counter("seen");
         s.draws = r.get_counter("draws");
         s.data = r.get_array<std::int32_t>("contents");
-        const auto rows = s.seen < static_cast<std::uint64_t>(capacity) ? s.seen : static_cast<std::uint64_t>(capacity);
-        if (s.data.size() != rows * static_cast<std::uint64_t>(seq_len))
+        const auto rows = s.seen < static_cast<std::uint64_t>(capacity_) ? s.seen : static_cast<std::uint64_t>(capacity_);
+        if (s.data.size() != rows * static_cast<std::uint64_t>(seq_len_))
             r.fail("holds " + std::string(owner_) + " contents of " + std::to_string(s.data.size()) + " ids where " +
-                   std::to_string(rows) + " sequences of " + std::to_string(seq_len) + " were expected");
+                   std::to_string(rows) + " sequences of " + std::to_string(seq_len_) + " were expected");
         for (std::size_t i = 0; i < s.data.size(); ++i)
             if (s.data[i] < 0)
                 r.fail("holds a negative token id " + std::to_string(s.data[i]) + " in " + std::string(owner_) + " sequence " +
-                       std::to_string(i / static_cast<std::size_t>(seq_len)));
+                       std::to_string(i / static_cast<std::size_t>(seq_len_)));
         return s;
     }
 
@@ -123,16 +112,10 @@ public:
     }
 
 private:
-    // Row r of a batch is the r-th index of stream (seed, draw batch): a shard skips the first
-    // `begin` indices and writes the next end - begin.
     template <class T>
     void draw_rows(const strided_view<T, 2>& o, const row_shard& shard, const std::string& where) {
-        require(size() > 0, where.c_str(), "this", "is an empty buffer: add sequences before drawing");
-        index_rng rng(seed_, stream_id(replay_stream::draw, draws_++));
-        for (index_t r = 0; r < shard.end; ++r) {
-            const auto i = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(size())));
-            if (r >= shard.begin) copy_row_in(slot(i), o, r - shard.begin);
-        }
+        draw_stored_rows(o, shard, size(), seed_, draws_, [this](index_t i) { return slot(i); }, where);
+        ++draws_;
     }
 
     const char* owner_;
