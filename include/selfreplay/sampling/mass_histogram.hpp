@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "selfreplay/sampling/context.hpp"
@@ -90,10 +91,13 @@ struct score_bracket {
 //! last edge with K + 4 sigma + z / 1000 < target, hi the first edge with
 //! K - 4 sigma - z / 1000 >= target. Nothing here decides a kept set: the caller verifies the
 //! bracket on the whole row, so a wrong estimate costs time (the histogram path), never
-//! exactness. Uses ctx.weights and ctx.keys as scratch.
+//! exactness. Stratified when `heavy` lists the values of every token of the row with x >= cut
+//! (the most probable ones, whose masses would dominate the sampling error): those enter exactly
+//! and the sample stands for the others alone. Uses ctx.weights and ctx.keys as scratch.
 template <class Score>
 score_bracket sampled_bracket(isa path, const float* x, std::size_t n, float m, double z, double target,
-                              sampling_context<float>& ctx, Score&& score) {
+                              sampling_context<float>& ctx, Score&& score, std::span<const float> heavy = {},
+                              float cut = pos_inf<float>) {
     score_bracket out;
     const std::size_t s = std::min(bracket_sample, n / 8);
     if (s < 64) return out;
@@ -113,15 +117,23 @@ score_bracket sampled_bracket(isa path, const float* x, std::size_t n, float m, 
     std::array<double, H> mass{}, square{};
     const double scale = double(H) / (smax - smin);
     if (!(scale < std::numeric_limits<double>::infinity())) return out;
+    const double f = double(n) / double(s), slack = 1e-3 * z;
+    const auto bucket = [&](double k) {
+        return static_cast<std::size_t>(std::clamp((k - smin) * scale, 0.0, double(H - 1)));
+    };
     double mtot = 0, qtot = 0;
     for (std::size_t j = 0; j < s; ++j) {
         const double e = double(ctx.weights[j]), k = ctx.keys[j];
-        if (!(e > 0) || !(k < std::numeric_limits<double>::infinity())) continue;
-        const auto b = static_cast<std::size_t>(std::min(double(H - 1), (k - smin) * scale));
+        if (!(e > 0) || !(k < std::numeric_limits<double>::infinity()) || x[j * n / s] >= cut) continue;
+        const std::size_t b = bucket(k);
         mass[b] += e, square[b] += e * e;
         mtot += e, qtot += e * e;
     }
-    const double f = double(n) / double(s), slack = 1e-3 * z;
+    for (const float v : heavy) { // exact: counted once (mass / f, scaled by f below), no variance
+        const double e = std::exp(double(v) - double(m)) / f;
+        mass[bucket(score(v))] += e;
+        mtot += e;
+    }
     double cm = 0, cq = 0;
     bool have_lo = false;
     for (std::size_t b = 0; b < H; ++b) {

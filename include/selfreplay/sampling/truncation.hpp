@@ -226,7 +226,13 @@ inline bool keep_wide_typical(isa path, std::span<float> row, double p, sampling
     const auto cf = static_cast<float>(c);
     const double target = p * z;
     const auto score = [&](float v) { return std::abs(mean_d - (double(v) - m)); };
-    const score_bracket br = sampled_bracket(path, x, n, mf, z, target, ctx, score);
+    // the tokens within 4 of the maximum enter the estimate exactly (sampled_bracket): their
+    // scores lie near the threshold on flat rows, where a sample would rarely hold them
+    const float cut = mf - 4.0f;
+    ctx.ids.clear();
+    ctx.values.clear();
+    collect_key_at_most<false>(path, x, n, 0.0f, -cut, ctx.ids, ctx.values);
+    const score_bracket br = sampled_bracket(path, x, n, mf, z, target, ctx, score, ctx.values, cut);
     // g: a bound on |float key - score| up to hi (2^-23 (|c| + key), doubled)
     if (br.ok && keep_bracketed<true>(path, row, mf, cf, target, 0x1p-22 * (std::abs(c) + br.hi + 1), br, ctx, score)) return true;
     std::array<double, mass_buckets> hist;
