@@ -69,6 +69,15 @@ double split_band(isa path, const float* vals, std::size_t c, float m, float cen
     return detail::dispatch(path, [&](auto tag) { return sampling_split_band<Typical>(tag, vals, c, m, centre, a, b, band); });
 }
 
+//! Keeps, in place and in order, the entries k of ids / vals with vals[k] >= tau, on path
+//! `path`, and shrinks both vectors to them.
+inline void compact_at_least(isa path, std::vector<std::int32_t>& ids, std::vector<float>& vals, float tau) {
+    const std::size_t k =
+        detail::dispatch(path, [&](auto tag) { return sampling_compact_at_least(tag, ids.data(), vals.data(), vals.size(), tau); });
+    ids.resize(k);
+    vals.resize(k);
+}
+
 inline constexpr std::size_t bracket_sample = 4096; //!< tokens sampled by `sampled_bracket` (at most)
 inline constexpr std::size_t bracket_buckets = 512; //!< buckets of its sample's score histogram
 
@@ -103,11 +112,15 @@ score_bracket sampled_bracket(isa path, const float* x, std::size_t n, float m, 
     if (s < 64) return out;
     ctx.weights.resize(s);
     ctx.keys.resize(s);
-    for (std::size_t j = 0; j < s; ++j) ctx.weights[j] = x[j * n / s];
+    for (std::size_t j = 0, pos = 0, rem = 0; j < s; ++j) { // pos = floor(j n / s), without a division
+        ctx.weights[j] = x[pos];
+        pos += n / s, rem += n % s;
+        if (rem >= s) ++pos, rem -= s;
+    }
     double smin = std::numeric_limits<double>::infinity(), smax = -smin;
-    for (std::size_t j = 0; j < s; ++j) {
+    for (std::size_t j = 0; j < s; ++j) { // score +inf: no mass, or counted exactly (heavy)
         const float v = ctx.weights[j];
-        const double k = v > neg_inf<float> ? score(v) : std::numeric_limits<double>::infinity();
+        const double k = v > neg_inf<float> && v < cut ? score(v) : std::numeric_limits<double>::infinity();
         ctx.keys[j] = k;
         if (k < std::numeric_limits<double>::infinity()) smin = std::min(smin, k), smax = std::max(smax, k);
     }
@@ -124,7 +137,7 @@ score_bracket sampled_bracket(isa path, const float* x, std::size_t n, float m, 
     double mtot = 0, qtot = 0;
     for (std::size_t j = 0; j < s; ++j) {
         const double e = double(ctx.weights[j]), k = ctx.keys[j];
-        if (!(e > 0) || !(k < std::numeric_limits<double>::infinity()) || x[j * n / s] >= cut) continue;
+        if (!(e > 0) || !(k < std::numeric_limits<double>::infinity())) continue;
         const std::size_t b = bucket(k);
         mass[b] += e, square[b] += e * e;
         mtot += e, qtot += e * e;

@@ -13,9 +13,10 @@
 //! candidates they admit; top-p collects the tokens within 8 of the maximum with its one softmax
 //! pass (`softmax_blocks`: per-chunk maxima point to them), takes the narrowest of three bands
 //! holding mass p as candidates and refines a weighted threshold over them; when no band holds p
-//! (a wide nucleus), it and typical-p take the crossing bucket of a mass histogram
-//! (sampling/mass_histogram.hpp) and refine over that bucket's tokens alone; min-p is a single
-//! threshold.
+//! (a wide nucleus), it and typical-p verify a bracket of the threshold estimated from a sample of
+//! the row (one collecting pass, then a refinement over the bracket's tokens alone), else take
+//! the crossing bucket of a mass histogram (sampling/mass_histogram.hpp) and refine over that
+//! bucket's tokens; min-p is a single threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
 //! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
 
@@ -146,15 +147,19 @@ bool keep_bracketed(isa path, std::span<float> row, float m, float centre, doubl
     if (!(sure < target && sure + band >= target)) return false;
     const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, target - sure, ctx.buckets);
     if (!(kappa >= br.lo && kappa <= br.hi)) return false;
-    std::size_t kept = 0; // branch-free: keep score <= kappa
-    for (std::size_t i = 0; i < c; ++i) {
-        const float v = ctx.values[i];
-        ctx.ids[kept] = ctx.ids[i];
-        ctx.values[kept] = v;
-        kept += score(v) <= kappa;
+    if constexpr (Typical) {
+        std::size_t kept = 0; // branch-free: keep score <= kappa
+        for (std::size_t i = 0; i < c; ++i) {
+            const float v = ctx.values[i];
+            ctx.ids[kept] = ctx.ids[i];
+            ctx.values[kept] = v;
+            kept += score(v) <= kappa;
+        }
+        ctx.ids.resize(kept);
+        ctx.values.resize(kept);
+    } else {
+        compact_at_least(path, ctx.ids, ctx.values, static_cast<float>(-kappa)); // -v <= kappa: v >= -kappa (a float)
     }
-    ctx.ids.resize(kept);
-    ctx.values.resize(kept);
     keep_listed(row, ctx);
     return true;
 }

@@ -395,6 +395,44 @@ inline void sampling_mask_below(path_tag, float* x, std::size_t n, float tau, st
     }
 }
 
+//! Keeps, in place and in order, the entries k of ids[0..n) / vals[0..n) with vals[k] >= tau;
+//! returns how many. avx512: a compress per register; avx2: a left-pack permutation; sse2:
+//! branch-free scalar (the stores of a register land at or before the register just read).
+inline std::size_t sampling_compact_at_least(path_tag, std::int32_t* ids, float* vals, std::size_t n, float tau) noexcept {
+    std::size_t k = 0, i = 0;
+#if SELFREPLAY_SIMD_PATH == 2
+    const __m512 t = _mm512_set1_ps(tau);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(vals + i);
+        const __m512i id = _mm512_loadu_si512(ids + i);
+        const __mmask16 m = _mm512_cmp_ps_mask(v, t, _CMP_GE_OQ);
+        _mm512_storeu_ps(vals + k, _mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512(ids + k, _mm512_maskz_compress_epi32(m, id));
+        k += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(m)));
+    }
+#elif SELFREPLAY_SIMD_PATH == 1
+    using sampling_lanes::left_pack;
+    const __m256 t = _mm256_set1_ps(tau);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(vals + i);
+        const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i));
+        const auto m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_GE_OQ)));
+        const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(left_pack.lanes[m]));
+        _mm256_storeu_ps(vals + k, _mm256_permutevar8x32_ps(v, perm));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ids + k), _mm256_permutevar8x32_epi32(id, perm));
+        k += static_cast<std::size_t>(std::popcount(m));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float v = vals[i];
+        const std::int32_t id = ids[i];
+        vals[k] = v;
+        ids[k] = id;
+        k += v >= tau;
+    }
+    return k;
+}
+
 //! Appends to `ids` the indices of x[i] >= c and to `vals` their values (index order).
 inline void sampling_collect_at_least(path_tag, const float* x, std::size_t n, float c, std::vector<std::int32_t>& ids,
                                       std::vector<float>& vals) {
