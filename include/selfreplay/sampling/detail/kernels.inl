@@ -323,37 +323,33 @@ inline void sampling_gather(path_tag, const float* x, const std::int32_t* ids, s
 
 //! x[ids[k]] *= inv for k < n (distinct ids; a temperature on a support): `bad` is set when some
 //! such entry was NaN or +inf, `overflow` when a finite one gave a product that is not finite.
-//! avx512: gathers and scatters; the other paths scalar.
+//! Per register: a gather (`sampling_gather`), the product and the flags in lanes, then scalar
+//! stores (a scatter instruction is slower on the AMD cores measured).
 inline void sampling_scale_at(path_tag, float* x, const std::int32_t* ids, std::size_t n, float inv, bool& bad,
                               bool& overflow) noexcept {
     using namespace sampling_lanes;
+    const vf s = splat(inv), inf = splat(pinf), minf = splat(ninf);
+    vi b{}, o{};
+    alignas(64) float a[W];
     std::size_t k = 0;
-    unsigned b = 0, o = 0;
-#if SELFREPLAY_SIMD_PATH == 2
-    const __m512 s = _mm512_set1_ps(inv), inf = _mm512_set1_ps(pinf), minf = _mm512_set1_ps(ninf);
-    __mmask16 bm = 0, om = 0;
-    for (; k + 16 <= n; k += 16) {
-        const __m512i idx = _mm512_loadu_si512(ids + k);
-        const __m512 a = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, idx, x, 4), y = _mm512_mul_ps(a, s);
-        const __mmask16 below = _mm512_cmp_ps_mask(a, inf, _CMP_LT_OQ);
-        const __mmask16 finite = below & _mm512_cmp_ps_mask(a, minf, _CMP_GT_OQ);
-        const __mmask16 yfinite = _mm512_cmp_ps_mask(y, inf, _CMP_LT_OQ) & _mm512_cmp_ps_mask(y, minf, _CMP_GT_OQ);
-        bm |= static_cast<__mmask16>(~below);
-        om |= static_cast<__mmask16>(finite & ~yfinite);
-        _mm512_i32scatter_ps(x, idx, y, 4);
+    for (; k + W <= n; k += W) {
+        sampling_gather(path_tag{}, x, ids + k, W, a);
+        const vf v = load(a), y = v * s;
+        b |= ~(v < inf);
+        o |= (v < inf) & (v > minf) & ~((y < inf) & (y > minf));
+        simd::store(a, y);
+        for (std::size_t j = 0; j < W; ++j) x[ids[k + j]] = a[j];
     }
-    b = bm;
-    o = om;
-#endif
+    unsigned bt = any_lane(b) ? 1u : 0u, ot = any_lane(o) ? 1u : 0u;
     for (; k < n; ++k) {
         float& v = x[ids[k]];
         const float y = v * inv;
-        b |= !(v < pinf);
-        o |= (v < pinf) & (v > ninf) & !((y < pinf) & (y > ninf));
+        bt |= !(v < pinf);
+        ot |= (v < pinf) & (v > ninf) & !((y < pinf) & (y > ninf));
         v = y;
     }
-    bad = b != 0;
-    overflow = o != 0;
+    bad = bt != 0;
+    overflow = ot != 0;
 }
 
 //! out[c] = the sum of chunk c of w[0..n) (chunks of `chunk` floats, a multiple of W; the last
