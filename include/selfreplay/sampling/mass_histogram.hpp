@@ -102,14 +102,15 @@ struct score_bracket {
 //! bracket on the whole row, so a wrong estimate costs time (the histogram path), never
 //! exactness. Stratified when `heavy` lists the values of every token of the row with x >= cut
 //! (the most probable ones, whose masses would dominate the sampling error): those enter exactly
-//! and the sample stands for the others alone. Uses ctx.weights and ctx.keys as scratch.
+//! and the sample stands for the others alone (more than `bracket_sample` of them: no bracket).
+//! Uses ctx.weights and ctx.keys as scratch.
 template <class Score>
 score_bracket sampled_bracket(isa path, const float* x, std::size_t n, float m, double z, double target,
                               sampling_context<float>& ctx, Score&& score, std::span<const float> heavy = {},
                               float cut = pos_inf<float>) {
     score_bracket out;
     const std::size_t s = std::min(bracket_sample, n / 8);
-    if (s < 64) return out;
+    if (s < 64 || heavy.size() > bracket_sample) return out; // (heavy masses are scalar exponentials)
     ctx.weights.resize(s);
     ctx.keys.resize(s);
     for (std::size_t j = 0, pos = 0, rem = 0; j < s; ++j) { // pos = floor(j n / s), without a division
