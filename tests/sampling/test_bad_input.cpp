@@ -238,3 +238,41 @@ TEST_CASE("top_p and typical_p on logits a subnormal distance apart terminate (f
         CHECK_NOTHROW(process<double>(typical_p{.p = p}, r));
     }
 }
+
+TEST_CASE("temperature on a long support: x / t on every kept id, bad entries and overflow found in any lane", "[sampling]") {
+    // supports of every length up to 4 registers of the widest path plus a tail, ids spread over
+    // the row (every third token): the gathering vector body and the scalar tail of each path
+    const float t = 0.37f, inv = 1.0f / t;
+    const float huge = std::numeric_limits<float>::max() / 2.0f; // finite, overflows at t = 0.37
+    for (std::size_t n : {1u, 15u, 16u, 17u, 33u, 64u, 71u}) {
+        std::vector<float> row(3 * n + 2);
+        for (std::size_t i = 0; i < row.size(); ++i) row[i] = float(int(i) - 20) / 3.0f;
+        std::vector<std::int32_t> ids(n);
+        for (std::size_t k = 0; k < n; ++k) ids[k] = static_cast<std::int32_t>(3 * k + 1);
+        auto run = [&](std::vector<float>& r) {
+            sampling_context<float> ctx;
+            ctx.begin_row();
+            ctx.has_support = true;
+            ctx.support = ids;
+            temperature{.t = t}.process(std::span<float>(r), ctx);
+        };
+        auto r = row;
+        run(r);
+        for (std::size_t i = 0; i < row.size(); ++i) CHECK(r[i] == (i % 3 == 1 && i < 3 * n ? row[i] * inv : row[i])); // brute force
+        for (std::size_t k = 0; k < n; ++k) {
+            const auto at = static_cast<std::size_t>(ids[k]);
+            for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+                r = row;
+                r[at] = bad;
+                CHECK_THROWS_WITH(run(r), Contains("NaN or +inf"));
+            }
+            r = row;
+            r[at] = huge;
+            CHECK_THROWS_WITH(run(r), Contains("'t'") && Contains("overflows"));
+            r = row;
+            r[at] = -std::numeric_limits<float>::infinity(); // -inf stays -inf, no flag
+            run(r);
+            CHECK(r[at] == -std::numeric_limits<float>::infinity());
+        }
+    }
+}

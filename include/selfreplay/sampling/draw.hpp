@@ -65,7 +65,8 @@ struct categorical {
     std::int32_t draw(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) const {
         using namespace sampling_detail;
         require_nonempty(row.size(), "categorical");
-        if (ctx.has_support && std::is_same_v<T, float>) return draw_support(row, ctx, rng);
+        if constexpr (std::is_same_v<T, float>)
+            if (ctx.has_support) return draw_support(row, ctx, rng);
         if (ctx.has_support) {
             T m = neg_inf<T>;
             for (std::int32_t id : ctx.support) {
@@ -145,33 +146,27 @@ struct categorical {
 
 private:
     //! The support path for float rows, the same inverse CDF in vector lanes: the support's
-    //! logits gathered into ctx.weights, their maximum m, w = exp(x - m) in place
-    //! (`exp_shifted`), sums per block of 64 in double (four interleaved accumulators), the block
-    //! holding u * Z, then the first token within it whose cumulative weight exceeds the rest.
-    template <class T>
-    static std::int32_t draw_support(std::span<const T> row, sampling_context<T>& ctx, counter_rng& rng) {
+    //! logits gathered into ctx.weights (`gather_at`), their maximum m (`max_checked`),
+    //! w = exp(x - m) in place (`exp_shifted`), sums per block of 64 (`chunk_sums`: float lanes,
+    //! then double), the block holding u * Z, then the first token within it whose cumulative
+    //! weight exceeds the rest.
+    static std::int32_t draw_support(std::span<const float> row, sampling_context<float>& ctx, counter_rng& rng) {
         using namespace sampling_detail;
         constexpr std::size_t block = 64;
         const std::size_t c = ctx.support.size();
+        const isa path = active_isa();
         ctx.weights.resize(c);
         float* w = ctx.weights.data();
-        for (std::size_t k = 0; k < c; ++k) w[k] = static_cast<float>(row[static_cast<std::size_t>(ctx.support[k])]);
-        float m = neg_inf<float>;
-        bool bad = false; // NaN or +inf on the support, as the dense path rejects them
-        for (std::size_t k = 0; k < c; ++k) m = w[k] > m ? w[k] : m, bad |= !(w[k] < pos_inf<float>);
-        if (bad) throw_bad_logit("categorical");
+        gather_at(path, row.data(), ctx.support.data(), c, w);
+        // NaN or +inf on the support are rejected, as the dense path does
+        const float m = max_checked(w, c, "categorical");
         require_not_all_masked(m > neg_inf<float>, "categorical");
-        exp_shifted(active_isa(), w, c, m, w);
+        exp_shifted(path, w, c, m, w);
         const std::size_t blocks = (c + block - 1) / block;
         ctx.sums.resize(blocks);
+        chunk_sums(path, w, c, block, ctx.sums.data());
         double z = 0;
-        for (std::size_t b = 0; b < blocks; ++b) {
-            double a[4] = {};
-            const std::size_t e = std::min(c, (b + 1) * block);
-            for (std::size_t k = b * block; k < e; ++k) a[k & 3] += double(w[k]);
-            ctx.sums[b] = (a[0] + a[1]) + (a[2] + a[3]);
-            z += ctx.sums[b];
-        }
+        for (std::size_t b = 0; b < blocks; ++b) z += ctx.sums[b];
         const double target = uniform_double(rng) * z;
         double before = 0;
         std::size_t b = 0, last_block = 0;

@@ -201,6 +201,23 @@ void exp_shifted(isa path, const T* v, std::size_t n, T m, float* out) {
     }
 }
 
+//! out[k] = x[ids[k]] for k < n, on path `path`.
+inline void gather_at(isa path, const float* x, const std::int32_t* ids, std::size_t n, float* out) noexcept {
+    detail::dispatch(path, [&](auto tag) { sampling_gather(tag, x, ids, n, out); });
+}
+
+//! x[ids[k]] *= inv for k < n (distinct ids): `bad` is set when some such entry was NaN or
+//! +inf, `overflow` when a finite one gave a product that is not finite (-inf stays -inf).
+inline void scale_at_checked(float* x, const std::int32_t* ids, std::size_t n, float inv, bool& bad, bool& overflow) noexcept {
+    detail::dispatch(active_isa(), [&](auto tag) { sampling_scale_at(tag, x, ids, n, inv, bad, overflow); });
+}
+
+//! out[c] = the sum of chunk c of w[0..n) (chunks of `chunk` floats, a multiple of 16), on path
+//! `path`: float lanes per chunk, summed in double.
+inline void chunk_sums(isa path, const float* w, std::size_t n, std::size_t chunk, double* out) noexcept {
+    detail::dispatch(path, [&](auto tag) { sampling_chunk_sums(tag, w, n, chunk, out); });
+}
+
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
 template <class T>
 void mask_below(T* x, std::size_t n, T tau, std::vector<std::int32_t>& kept) {

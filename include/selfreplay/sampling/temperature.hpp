@@ -7,6 +7,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "selfreplay/sampling/context.hpp"
 #include "selfreplay/sampling/kernels.hpp"
@@ -42,7 +43,7 @@ struct temperature {
         if (t == 0.0f) return keep_argmax(row, ctx);
         const T inv = T(1) / static_cast<T>(t); // +inf when t is below 1 / max(T)
         // bad input (NaN, +inf) and overflow (a finite logit that leaves the finite range) are
-        // collected branch-free in the same pass (a vector kernel over a dense row); -inf stays -inf
+        // collected branch-free in the same pass (a vector kernel on float rows); -inf stays -inf
         bool bad_logit = false, overflow = false;
         auto scale = [&](T& x) {
             const T y = x * inv;
@@ -51,7 +52,10 @@ struct temperature {
             x = y;
         };
         if (ctx.has_support) {
-            for (std::int32_t id : ctx.support) scale(row[static_cast<std::size_t>(id)]);
+            if constexpr (std::is_same_v<T, float>)
+                sampling_detail::scale_at_checked(row.data(), ctx.support.data(), ctx.support.size(), inv, bad_logit, overflow);
+            else
+                for (std::int32_t id : ctx.support) scale(row[static_cast<std::size_t>(id)]);
         } else {
             sampling_detail::scale_checked(row.data(), row.size(), inv, bad_logit, overflow);
         }

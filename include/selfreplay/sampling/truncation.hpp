@@ -13,9 +13,10 @@
 //! candidates they admit; top-p collects the tokens within 8 of the maximum with its one softmax
 //! pass (`softmax_blocks`: per-chunk maxima point to them), takes the narrowest of three bands
 //! holding mass p as candidates and refines a weighted threshold over them; when no band holds p
-//! (a wide nucleus), it and typical-p take the crossing bucket of a mass histogram
-//! (sampling/mass_histogram.hpp) and refine over that bucket's tokens alone; min-p is a single
-//! threshold.
+//! (a wide nucleus), it and typical-p verify a bracket of the threshold estimated from a sample of
+//! the row (one collecting pass, then a refinement over the bracket's tokens alone), else take
+//! the crossing bucket of a mass histogram (sampling/mass_histogram.hpp) and refine over that
+//! bucket's tokens; min-p is a single threshold.
 //! Boundary decisions compare masses computed in float (relative error about 1e-6 of the
 //! normaliser): when a cumulative mass is within that of p * Z, either side may be chosen.
 
@@ -111,16 +112,73 @@ void keep_listed(std::span<T> row, sampling_context<T>& ctx) {
     ctx.has_support = true;
 }
 
+//! The verification of a sampled bracket (`sampled_bracket`) on a float row without support, on
+//! path `path`, for top-p (Typical = false: score -x, float key -x, exact) or typical-p (score
+//! |mean_d - (x - m)| = `score(x)`, float key |x - centre| within g of it). With the float key
+//! bounds a <= lo - g and b >= hi + g: one pass collects (index order) the finite tokens with key
+//! <= b, a pass over them sums the mass `sure` of those with key < a and lists the band, key in
+//! [a, b]; their exact scores are refined (`weighted_key_threshold`, target - sure) to kappa. The
+//! kept set is exactly the collected tokens scoring <= kappa when sure < target <= sure + (the
+//! band's mass) and lo <= kappa <= hi: every token of key < a scores below lo, every token not
+//! collected scores above hi. Then it is recorded (`keep_listed`) and true returned; otherwise
+//! nothing is recorded (the caller takes the histogram path).
+template <bool Typical, class Score>
+bool keep_bracketed(isa path, std::span<float> row, float m, float centre, double target, double g, score_bracket br,
+                    sampling_context<float>& ctx, Score&& score) {
+    const float a = std::nextafter(static_cast<float>(br.lo - g), neg_inf<float>);
+    const float b = std::nextafter(static_cast<float>(br.hi + g), pos_inf<float>);
+    ctx.ids.clear();
+    ctx.values.clear();
+    collect_key_at_most<Typical>(path, row.data(), row.size(), centre, b, ctx.ids, ctx.values);
+    const std::size_t c = ctx.values.size();
+    ctx.chunk_list.clear();
+    const double sure = split_band<Typical>(path, ctx.values.data(), c, m, centre, a, b, ctx.chunk_list);
+    const std::size_t nb = ctx.chunk_list.size();
+    ctx.weights.resize(nb);
+    ctx.keys.resize(nb);
+    for (std::size_t k = 0; k < nb; ++k) {
+        const float v = ctx.values[static_cast<std::size_t>(ctx.chunk_list[k])];
+        ctx.weights[k] = v;
+        ctx.keys[k] = score(v);
+    }
+    exp_shifted(path, ctx.weights.data(), nb, m, ctx.weights.data());
+    double band = 0;
+    for (std::size_t k = 0; k < nb; ++k) band += double(ctx.weights[k]);
+    if (!(sure < target && sure + band >= target)) return false;
+    const double kappa = weighted_key_threshold(ctx.keys, ctx.weights, target - sure, ctx.buckets);
+    if (!(kappa >= br.lo && kappa <= br.hi)) return false;
+    if constexpr (Typical) {
+        std::size_t kept = 0; // branch-free: keep score <= kappa
+        for (std::size_t i = 0; i < c; ++i) {
+            const float v = ctx.values[i];
+            ctx.ids[kept] = ctx.ids[i];
+            ctx.values[kept] = v;
+            kept += score(v) <= kappa;
+        }
+        ctx.ids.resize(kept);
+        ctx.values.resize(kept);
+    } else {
+        compact_at_least(path, ctx.ids, ctx.values, static_cast<float>(-kappa)); // -v <= kappa: v >= -kappa (a float)
+    }
+    keep_listed(row, ctx);
+    return true;
+}
+
 //! Top-p on a float row without support whose nucleus is wide (`softmax_blocks` found no band
 //! holding mass p, or listed no candidates), on path `path`: keeps the tokens x >= tau, tau the
 //! largest logit with mass(x >= tau) >= target (masses exp(x - m)). The key m - x is monotone in
 //! x, so the tokens of the bucket of `key_mass_histogram` where the cumulative mass crosses the
 //! target lie between those of the buckets before it (all kept) and after it (all dropped): one
 //! pass collects the tokens up to that bucket, and only that bucket's are refined
-//! (`weighted_key_threshold`, keys -x).
-inline void keep_wide_top_p(isa path, std::span<float> row, float m, double target, sampling_context<float>& ctx) {
+//! (`weighted_key_threshold`, keys -x). Before that, a bracket of tau estimated from a sample of
+//! the row is tried (`sampled_bracket`, `keep_bracketed`): when it holds, one collecting pass
+//! replaces the histogram's. z: the softmax normaliser, target = p z.
+inline void keep_wide_top_p(isa path, std::span<float> row, float m, double z, double target, sampling_context<float>& ctx) {
     const float* x = row.data();
     const std::size_t n = row.size();
+    const auto score = [](float v) { return -double(v); };
+    const score_bracket br = sampled_bracket(path, x, n, m, z, target, ctx, score);
+    if (br.ok && keep_bracketed<false>(path, row, m, 0.0f, target, 0.0, br, ctx, score)) return;
     std::array<double, mass_buckets> hist;
     key_mass_histogram<false>(path, x, n, m, m, hist);
     double below = 0;
@@ -157,7 +215,10 @@ inline void keep_wide_top_p(isa path, std::span<float> row, float m, double targ
 //! before b - 1 scores below every score where the mass can cross p, and one after b + 1 above
 //! it, so the kept set is the buckets before b - 1 and the refined tokens up to the threshold.
 //! Returns false (nothing done) when |c| >= 2^16, where eps could exceed that; the caller then
-//! gathers the finite tokens. Throws for NaN / +inf or an all -inf row.
+//! gathers the finite tokens. Throws for NaN / +inf or an all -inf row. Before the histogram, a
+//! bracket of the threshold estimated from a sample of the row is tried (`sampled_bracket`,
+//! `keep_bracketed`): when it holds, one collecting pass replaces the histogram's and the keeping
+//! pass.
 inline bool keep_wide_typical(isa path, std::span<float> row, double p, sampling_context<float>& ctx) {
     const float* x = row.data();
     const std::size_t n = row.size();
@@ -168,9 +229,19 @@ inline bool keep_wide_typical(isa path, std::span<float> row, double p, sampling
     const double m = double(mf), mean_d = zd / z, c = m + mean_d;
     if (!(std::abs(c) < 0x1p16)) return false;
     const auto cf = static_cast<float>(c);
+    const double target = p * z;
+    const auto score = [&](float v) { return std::abs(mean_d - (double(v) - m)); };
+    // the tokens within 4 of the maximum enter the estimate exactly (sampled_bracket): their
+    // scores lie near the threshold on flat rows, where a sample would rarely hold them
+    const float cut = mf - 4.0f;
+    ctx.ids.clear();
+    ctx.values.clear();
+    collect_key_at_most<false>(path, x, n, 0.0f, -cut, ctx.ids, ctx.values);
+    const score_bracket br = sampled_bracket(path, x, n, mf, z, target, ctx, score, ctx.values, cut);
+    // g: a bound on |float key - score| up to hi (2^-23 (|c| + key), doubled)
+    if (br.ok && keep_bracketed<true>(path, row, mf, cf, target, 0x1p-22 * (std::abs(c) + br.hi + 1), br, ctx, score)) return true;
     std::array<double, mass_buckets> hist;
     key_mass_histogram<true>(path, x, n, mf, cf, hist);
-    const double target = p * z;
     double below = 0;
     const auto b = static_cast<std::int32_t>(crossing_bucket(hist, target, below));
     const std::int32_t lo = std::max(b - 1, 0), hi = std::min(b + 1, std::int32_t(mass_buckets - 1));
@@ -312,7 +383,7 @@ struct top_p {
             require(z > 0, "top_p", "logits", "has every entry masked (-inf)");
             if constexpr (std::is_same_v<T, float>) {
                 if (ctx.ids.empty()) // a wide distribution (see softmax_blocks)
-                    return keep_wide_top_p(path, row, m, double(p) * z, ctx);
+                    return keep_wide_top_p(path, row, m, z, double(p) * z, ctx);
             }
             std::size_t kept = 0; // drop the candidates within the margin below m - 8
             for (std::size_t i = 0; i < ctx.ids.size(); ++i)
@@ -338,7 +409,7 @@ struct top_p {
                 ctx.weights.resize(k);
                 weighed = true;
             } else if constexpr (std::is_same_v<T, float>) { // a flat distribution
-                return keep_wide_top_p(path, row, m, double(p) * z, ctx);
+                return keep_wide_top_p(path, row, m, z, double(p) * z, ctx);
             } else { // a flat distribution: every finite logit is a candidate
                 ctx.ids.clear();
                 ctx.values.clear();

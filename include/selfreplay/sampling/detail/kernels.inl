@@ -92,56 +92,70 @@ constexpr left_pack_table make_left_pack_table() noexcept {
 inline constexpr left_pack_table left_pack = make_left_pack_table(); //!< see `left_pack_table`
 #endif
 
-//! Appends to `ids` (and to `vals` when given) the lanes j of the block x[0..4 W) set in `bits`
-//! (bit j), as base + j and x[j], in lane order: both vectors grow once per block and are written
+//! Appends lanes of blocks of 4 W floats to `ids` (and to `vals` when given): `append` writes
+//! the lanes j of the block x[0..4 W) set in `bits` (bit j), as base + j and x[j], in lane order,
 //! branch-free, so the cost does not depend on how the set lanes are spread. avx512: one
 //! compress per register (`vpcompressd` / `vcompressps` into a register, then a whole-register
 //! store); avx2: a left-pack permutation per register from a 256-row table; sse2: lane by lane
-//! (the write pointer advances by the lane's bit).
-inline void append_lanes(std::uint64_t bits, std::size_t base, const float* x, std::vector<std::int32_t>& ids,
-                         std::vector<float>* vals) {
-    if (bits == 0) return;
-    constexpr std::size_t B = 4 * W;
-    const std::size_t s = ids.size(), k = static_cast<std::size_t>(std::popcount(bits));
-    ids.resize(s + B);
-    std::int32_t* pi = ids.data() + s;
-    float* pv = nullptr;
-    if (vals != nullptr) {
-        vals->resize(s + B);
-        pv = vals->data() + s;
-    }
+//! (the write pointer advances by the lane's bit). The vectors grow geometrically ahead of the
+//! appended size (a resize per block would value-initialise every block's slots again); `finish`
+//! shrinks them to it, and must be called before they are used.
+struct lane_appender {
+    std::vector<std::int32_t>& ids; //!< the ids appended to
+    std::vector<float>* vals;       //!< the values appended to, or none
+    std::size_t size;               //!< entries appended so far (the vectors may be longer)
+
+    lane_appender(std::vector<std::int32_t>& i, std::vector<float>* v) noexcept : ids(i), vals(v), size(i.size()) {}
+
+    //! Appends the lanes of x[0..4 W) set in `bits` (see the struct).
+    void append(std::uint64_t bits, std::size_t base, const float* x) {
+        if (bits == 0) return;
+        constexpr std::size_t B = 4 * W;
+        if (size + B > ids.size()) {
+            const std::size_t grown = std::max(size + B, 2 * ids.size());
+            ids.resize(grown);
+            if (vals != nullptr) vals->resize(grown);
+        }
+        std::int32_t* pi = ids.data() + size;
+        float* pv = vals != nullptr ? vals->data() + size : nullptr;
 #if SELFREPLAY_SIMD_PATH == 2
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    std::size_t c = 0; // (c + 16 <= B before each store: the stores stay inside the B new slots)
-    for (std::size_t q = 0; q < 4; ++q) {
-        const auto m = static_cast<__mmask16>(bits >> (16 * q));
-        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base + 16 * q)), lane);
-        _mm512_storeu_si512(pi + c, _mm512_maskz_compress_epi32(m, idx));
-        if (pv != nullptr) _mm512_storeu_ps(pv + c, _mm512_maskz_compress_ps(m, _mm512_loadu_ps(x + 16 * q)));
-        c += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(m)));
-    }
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        std::size_t c = 0; // (c + 16 <= B before each store: the stores stay inside the B new slots)
+        for (std::size_t q = 0; q < 4; ++q) {
+            const auto m = static_cast<__mmask16>(bits >> (16 * q));
+            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base + 16 * q)), lane);
+            _mm512_storeu_si512(pi + c, _mm512_maskz_compress_epi32(m, idx));
+            if (pv != nullptr) _mm512_storeu_ps(pv + c, _mm512_maskz_compress_ps(m, _mm512_loadu_ps(x + 16 * q)));
+            c += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(m)));
+        }
 #elif SELFREPLAY_SIMD_PATH == 1
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    std::size_t c = 0;
-    for (std::size_t q = 0; q < 4; ++q) {
-        const auto m = static_cast<unsigned>((bits >> (8 * q)) & 0xFFu);
-        const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(left_pack.lanes[m]));
-        const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(base + 8 * q)), lane);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pi + c), _mm256_permutevar8x32_epi32(idx, perm));
-        if (pv != nullptr) _mm256_storeu_ps(pv + c, _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 8 * q), perm));
-        c += static_cast<std::size_t>(std::popcount(m));
-    }
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        std::size_t c = 0;
+        for (std::size_t q = 0; q < 4; ++q) {
+            const auto m = static_cast<unsigned>((bits >> (8 * q)) & 0xFFu);
+            const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(left_pack.lanes[m]));
+            const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(base + 8 * q)), lane);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(pi + c), _mm256_permutevar8x32_epi32(idx, perm));
+            if (pv != nullptr) _mm256_storeu_ps(pv + c, _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 8 * q), perm));
+            c += static_cast<std::size_t>(std::popcount(m));
+        }
 #else
-    std::size_t c = 0;
-    for (std::size_t j = 0; j < B; ++j) {
-        pi[c] = static_cast<std::int32_t>(base + j);
-        if (pv != nullptr) pv[c] = x[j];
-        c += (bits >> j) & 1u;
-    }
+        std::size_t c = 0;
+        for (std::size_t j = 0; j < B; ++j) {
+            pi[c] = static_cast<std::int32_t>(base + j);
+            if (pv != nullptr) pv[c] = x[j];
+            c += (bits >> j) & 1u;
+        }
 #endif
-    ids.resize(s + k);
-    if (vals != nullptr) vals->resize(s + k);
-}
+        size += static_cast<std::size_t>(std::popcount(bits));
+    }
+
+    //! Shrinks the vectors to the appended entries.
+    void finish() {
+        ids.resize(size);
+        if (vals != nullptr) vals->resize(size);
+    }
+};
 
 //! 2^round(y) lane by lane, +0 for y below -126.5 (and -inf); requires y <= 127.5 (NaN gives
 //! +0: callers test NaN apart). The magic number 1.5 * 2^23 + 127 rounds y to an integer n in
@@ -292,27 +306,127 @@ inline void sampling_exp_shifted(path_tag, const float* v, std::size_t n, float 
     if (i < n) simd::store_partial(out + i, exp_nonpositive(load_tail(v + i, n - i) - m), static_cast<index_t>(n - i));
 }
 
+//! out[k] = x[ids[k]] for k < n (avx2, avx512: vector gathers, masked so that no lane of the
+//! source register is left undefined).
+inline void sampling_gather(path_tag, const float* x, const std::int32_t* ids, std::size_t n, float* out) noexcept {
+    std::size_t k = 0;
+#if SELFREPLAY_SIMD_PATH == 2
+    for (; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(out + k, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, _mm512_loadu_si512(ids + k), x, 4));
+#elif SELFREPLAY_SIMD_PATH == 1
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(out + k, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + k)),
+                                                           _mm256_castsi256_ps(_mm256_set1_epi32(-1)), 4));
+#endif
+    for (; k < n; ++k) out[k] = x[ids[k]];
+}
+
+//! x[ids[k]] *= inv for k < n (distinct ids; a temperature on a support): `bad` is set when some
+//! such entry was NaN or +inf, `overflow` when a finite one gave a product that is not finite.
+//! Per register: a gather (`sampling_gather`), the product and the flags in lanes, then scalar
+//! stores (a scatter instruction is slower on the AMD cores measured).
+inline void sampling_scale_at(path_tag, float* x, const std::int32_t* ids, std::size_t n, float inv, bool& bad,
+                              bool& overflow) noexcept {
+    using namespace sampling_lanes;
+    const vf s = splat(inv), inf = splat(pinf), minf = splat(ninf);
+    vi b{}, o{};
+    alignas(64) float a[W];
+    std::size_t k = 0;
+    for (; k + W <= n; k += W) {
+        sampling_gather(path_tag{}, x, ids + k, W, a);
+        const vf v = load(a), y = v * s;
+        b |= ~(v < inf);
+        o |= (v < inf) & (v > minf) & ~((y < inf) & (y > minf));
+        simd::store(a, y);
+        for (std::size_t j = 0; j < W; ++j) x[ids[k + j]] = a[j];
+    }
+    unsigned bt = any_lane(b) ? 1u : 0u, ot = any_lane(o) ? 1u : 0u;
+    for (; k < n; ++k) {
+        float& v = x[ids[k]];
+        const float y = v * inv;
+        bt |= !(v < pinf);
+        ot |= (v < pinf) & (v > ninf) & !((y < pinf) & (y > ninf));
+        v = y;
+    }
+    bad = bt != 0;
+    overflow = ot != 0;
+}
+
+//! out[c] = the sum of chunk c of w[0..n) (chunks of `chunk` floats, a multiple of W; the last
+//! partial): float lanes per chunk, their sum in double.
+inline void sampling_chunk_sums(path_tag, const float* w, std::size_t n, std::size_t chunk, double* out) noexcept {
+    using namespace sampling_lanes;
+    for (std::size_t s = 0, c = 0; s < n; s += chunk, ++c) {
+        const std::size_t e = std::min(n, s + chunk);
+        vf a{};
+        std::size_t i = s;
+        for (; i + W <= e; i += W) a += load(w + i);
+        if (i < e) a += simd::load_n(w + i, static_cast<index_t>(e - i), 0.0f);
+        out[c] = simd::hsum(a);
+    }
+}
+
 //! Writes -inf over every x[i] < tau and appends the indices of the others to `kept`.
-//! Per block of 4 W: one vector pass (the stores), then `append_lanes`.
+//! Per block of 4 W: one vector pass (the stores), then `lane_appender`.
 inline void sampling_mask_below(path_tag, float* x, std::size_t n, float tau, std::vector<std::int32_t>& kept) {
     using namespace sampling_lanes;
     const std::size_t nv = n - n % (4 * W);
     const vf t = splat(tau), minf = splat(ninf);
     std::size_t i = 0;
+    lane_appender out(kept, nullptr);
     for (; i < nv; i += 4 * W) {
         const std::uint64_t bits = block_at_least(x + i, t);
         for (std::size_t q = 0; q < 4 * W; q += W) {
             const vf v = load(x + i + q);
             simd::store(x + i + q, v >= t ? v : minf);
         }
-        append_lanes(bits, i, x + i, kept, nullptr);
+        out.append(bits, i, x + i);
     }
+    out.finish();
     for (; i < n; ++i) {
         if (x[i] >= tau)
             kept.push_back(static_cast<std::int32_t>(i));
         else
             x[i] = ninf;
     }
+}
+
+//! Keeps, in place and in order, the entries k of ids[0..n) / vals[0..n) with vals[k] >= tau;
+//! returns how many. avx512: a compress per register; avx2: a left-pack permutation; sse2:
+//! branch-free scalar (the stores of a register land at or before the register just read).
+inline std::size_t sampling_compact_at_least(path_tag, std::int32_t* ids, float* vals, std::size_t n, float tau) noexcept {
+    std::size_t k = 0, i = 0;
+#if SELFREPLAY_SIMD_PATH == 2
+    const __m512 t = _mm512_set1_ps(tau);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(vals + i);
+        const __m512i id = _mm512_loadu_si512(ids + i);
+        const __mmask16 m = _mm512_cmp_ps_mask(v, t, _CMP_GE_OQ);
+        _mm512_storeu_ps(vals + k, _mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512(ids + k, _mm512_maskz_compress_epi32(m, id));
+        k += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(m)));
+    }
+#elif SELFREPLAY_SIMD_PATH == 1
+    using sampling_lanes::left_pack;
+    const __m256 t = _mm256_set1_ps(tau);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(vals + i);
+        const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i));
+        const auto m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_GE_OQ)));
+        const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(left_pack.lanes[m]));
+        _mm256_storeu_ps(vals + k, _mm256_permutevar8x32_ps(v, perm));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ids + k), _mm256_permutevar8x32_epi32(id, perm));
+        k += static_cast<std::size_t>(std::popcount(m));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float v = vals[i];
+        const std::int32_t id = ids[i];
+        vals[k] = v;
+        ids[k] = id;
+        k += v >= tau;
+    }
+    return k;
 }
 
 //! Appends to `ids` the indices of x[i] >= c and to `vals` their values (index order).
@@ -322,7 +436,9 @@ inline void sampling_collect_at_least(path_tag, const float* x, std::size_t n, f
     const std::size_t nv = n - n % (4 * W);
     const vf t = splat(c);
     std::size_t i = 0;
-    for (; i < nv; i += 4 * W) append_lanes(block_at_least(x + i, t), i, x + i, ids, &vals);
+    lane_appender out(ids, &vals);
+    for (; i < nv; i += 4 * W) out.append(block_at_least(x + i, t), i, x + i);
+    out.finish();
     for (; i < n; ++i)
         if (x[i] >= c) ids.push_back(static_cast<std::int32_t>(i)), vals.push_back(x[i]);
 }
@@ -522,11 +638,14 @@ inline void sampling_mass_histogram(path_tag, const float* x, std::size_t n, flo
     constexpr std::size_t B = sampling_detail::mass_buckets, T = W < 8 ? W : 8;
     double part[T][B] = {};
     const vf cv = splat(centre);
+    alignas(64) float es[W];
+    alignas(64) std::int32_t bs[W];
     for (std::size_t i = 0; i < n; i += W) {
         const vf v = load_tail(x + i, std::min(W, n - i));
-        const vf e = exp_nonpositive(v - m);
+        simd::store(es, exp_nonpositive(v - m));
         const vi b = key_bucket(mass_key<Typical>(v, cv));
-        for (std::size_t j = 0; j < W; ++j) part[j % T][static_cast<std::size_t>(b[j])] += double(e[j]);
+        std::memcpy(bs, &b, sizeof bs);
+        for (std::size_t j = 0; j < W; ++j) part[j % T][static_cast<std::size_t>(bs[j])] += double(es[j]);
     }
     for (std::size_t k = 0; k < B; ++k) {
         double h = 0;
@@ -536,7 +655,7 @@ inline void sampling_mass_histogram(path_tag, const float* x, std::size_t n, flo
 }
 
 //! Appends to ids / vals (index order) the finite tokens of x[0..n) whose key bucket lies in
-//! [lo, hi]: a vector test per W tokens, `append_lanes` per 4 W.
+//! [lo, hi]: a vector test per W tokens, `lane_appender` per 4 W.
 template <bool Typical>
 inline void sampling_collect_buckets(path_tag, const float* x, std::size_t n, float centre, std::int32_t lo,
                                      std::int32_t hi, std::vector<std::int32_t>& ids, std::vector<float>& vals) {
@@ -544,6 +663,7 @@ inline void sampling_collect_buckets(path_tag, const float* x, std::size_t n, fl
     const vi vlo = vi{} + lo, vhi = vi{} + hi;
     const vf minf = splat(ninf), cv = splat(centre);
     float pad[4 * W];
+    lane_appender out(ids, &vals);
     for (std::size_t i = 0; i < n; i += 4 * W) {
         const float* p = x + i;
         if (i + 4 * W > n) {
@@ -557,8 +677,70 @@ inline void sampling_collect_buckets(path_tag, const float* x, std::size_t n, fl
             const vi b = key_bucket(mass_key<Typical>(v, cv));
             bits |= std::uint64_t(lane_bits((b >= vlo) & (b <= vhi) & (v > minf))) << (q * W);
         }
-        append_lanes(bits, i, p, ids, &vals);
+        out.append(bits, i, p);
     }
+    out.finish();
+}
+
+//! Appends to ids / vals (index order) the finite tokens of x[0..n) whose float key
+//! `mass_key<Typical>` around `centre` is <= bound: a vector test per W tokens, `lane_appender`
+//! per 4 W.
+template <bool Typical>
+inline void sampling_collect_key_at_most(path_tag, const float* x, std::size_t n, float centre, float bound,
+                                         std::vector<std::int32_t>& ids, std::vector<float>& vals) {
+    using namespace sampling_lanes;
+    const vf minf = splat(ninf), cv = splat(centre), bv = splat(bound);
+    float pad[4 * W];
+    lane_appender out(ids, &vals);
+    for (std::size_t i = 0; i < n; i += 4 * W) {
+        const float* p = x + i;
+        if (i + 4 * W > n) {
+            std::fill(pad, pad + 4 * W, ninf);
+            std::copy(x + i, x + n, pad);
+            p = pad;
+        }
+        std::uint64_t bits = 0;
+        for (std::size_t q = 0; q < 4; ++q) {
+            const vf v = load(p + q * W);
+            bits |= std::uint64_t(lane_bits((mass_key<Typical>(v, cv) <= bv) & (v > minf))) << (q * W);
+        }
+        out.append(bits, i, p);
+    }
+    out.finish();
+}
+
+//! Splits the finite values v of vals[0..c) by their float key k = `mass_key<Typical>(v, centre)`:
+//! returns the mass sum exp(v - m) of those with k < a (float lanes per block of
+//! `softmax_block`, added in double), and appends to `band` the positions (in vals) of those with
+//! a <= k <= b.
+template <bool Typical>
+inline double sampling_split_band(path_tag, const float* vals, std::size_t c, float m, float centre, float a, float b,
+                                  std::vector<std::int32_t>& band) {
+    using namespace sampling_lanes;
+    const vf minf = splat(ninf), cv = splat(centre), av = splat(a), bv = splat(b);
+    float pad[4 * W];
+    lane_appender out(band, nullptr);
+    double sure = 0;
+    vf acc{};
+    for (std::size_t i = 0; i < c; i += 4 * W) {
+        const float* p = vals + i;
+        if (i + 4 * W > c) {
+            std::fill(pad, pad + 4 * W, ninf);
+            std::copy(vals + i, vals + c, pad);
+            p = pad;
+        }
+        std::uint64_t bits = 0;
+        for (std::size_t q = 0; q < 4; ++q) {
+            const vf v = load(p + q * W);
+            const vf k = mass_key<Typical>(v, cv);
+            acc += simd::select(k < av, exp_nonpositive(v - m), vf{});
+            bits |= std::uint64_t(lane_bits((k >= av) & (k <= bv) & (v > minf))) << (q * W);
+        }
+        out.append(bits, i, p);
+        if ((i + 4 * W) % sampling_detail::softmax_block == 0) sure += simd::hsum(acc), acc = vf{};
+    }
+    out.finish();
+    return sure + simd::hsum(acc);
 }
 
 //! Top-p's crossing bucket: appends -v (keys) and exp(v - m) (weights) of the values v of
@@ -609,6 +791,7 @@ inline void sampling_typical_keep(path_tag, const float* x, std::size_t n, float
     const vi vlo = vi{} + lo, vhi = vi{} + hi;
     const vf minf = splat(ninf), cv = splat(centre);
     float pad[4 * W];
+    lane_appender out(ids, &vals);
     for (std::size_t i = 0; i < n; i += 4 * W) {
         const float* q = x + i;
         if (i + 4 * W > n) {
@@ -628,8 +811,9 @@ inline void sampling_typical_keep(path_tag, const float* x, std::size_t n, float
             const auto j = static_cast<std::size_t>(std::countr_zero(bits));
             if (std::abs(mean_d - (double(q[j]) - m)) <= kappa) sure |= std::uint64_t{1} << j;
         }
-        append_lanes(sure, i, q, ids, &vals);
+        out.append(sure, i, q);
     }
+    out.finish();
 }
 
 } // namespace selfreplay::detail::SELFREPLAY_SIMD_NS
