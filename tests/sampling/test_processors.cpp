@@ -386,9 +386,6 @@ TEST_CASE("the sampled bracket of top_p / typical_p holds the brute-force thresh
             const auto keep = typical ? brute::typical_p(x, p, margin) : brute::top_p(x, p, margin);
             // the brute-force threshold score: the largest score of a kept token
             const auto prob = brute::softmax(x);
-            double h = 0;
-            for (double q : prob)
-                if (q > 0) h -= q * std::log(q);
             double mean_d = 0;
             for (std::size_t i = 0; i < x.size(); ++i) mean_d += prob[i] * (x[i] - double(m));
             auto score = [&](float v) { return typical ? std::abs(mean_d - (double(v) - double(m))) : -double(v); };
